@@ -1,0 +1,31 @@
+# Curhat backend. Two commands on a fresh machine with only Python 3.11:
+#   make run    set up, start embedded PostgreSQL/Redis if DATABASE_URL/REDIS_URL are unset,
+#               migrate, seed the demo data, run daphne + Celery worker + beat (Ctrl-C stops all)
+#   make test   the same set-up, then pytest (pass options with ARGS="-k accounts -x")
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup bench clean-data
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m ops.launch run
+
+test: setup
+	$(PY) -m ops.launch test $(ARGS)
+
+bench: setup
+	$(PY) -m ops.launch test -m bench -p no:timeout $(ARGS)
+
+clean-data:
+	rm -rf .data

@@ -1,0 +1,94 @@
+"""Auth and device endpoints of API.md. Thin: validate, call a service, serialize."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenRefreshView as SimpleJWTRefreshView
+
+from accounts import services
+
+
+class RegisterApi(APIView):
+    """Customer self sign-up. Mitra and operator accounts are made by operators."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        call_name = serializers.CharField(max_length=50, trim_whitespace=True)
+        phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
+        email = serializers.EmailField(required=False, allow_blank=True)
+        password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        role = serializers.CharField()
+        call_name = serializers.CharField(source="customer_profile.call_name")
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, auth=[])
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.customer_register(**data.validated_data)
+        return Response(self.OutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainApi(APIView):
+    """Log in with phone or email (``login``) and password; failed attempts are rate-limited."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        login = serializers.CharField(max_length=254)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        access = serializers.CharField()
+        refresh = serializers.CharField()
+        role = serializers.ChoiceField(choices=["customer", "mitra", "operator"])
+        user_id = serializers.UUIDField()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[])
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        tokens = services.token_obtain(request=request, **data.validated_data)
+        return Response(self.OutputSerializer(tokens).data)
+
+
+class TokenRefreshApi(SimpleJWTRefreshView):
+    """simplejwt's refresh: ``{"refresh"}`` → ``{"access"}`` (the role claim is carried over)."""
+
+    authentication_classes: list = []
+
+
+class DeviceRegisterApi(APIView):
+    """Register the caller's FCM token (fcm-django's ``FCMDevice``)."""
+
+    class InputSerializer(serializers.Serializer):
+        registration_id = serializers.CharField(max_length=4096)
+        type = serializers.ChoiceField(choices=["android", "ios"])
+        name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        registration_id = serializers.CharField()
+        type = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        device = services.device_register(
+            user=request.user,
+            registration_id=data.validated_data["registration_id"],
+            device_type=data.validated_data["type"],
+            name=data.validated_data.get("name"),
+        )
+        return Response(self.OutputSerializer(device).data, status=status.HTTP_201_CREATED)
+

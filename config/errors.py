@@ -1,0 +1,57 @@
+"""The one application error type and its codes.
+
+Services raise ``AppError``; ``config.exception_handler`` turns it (and DRF's own
+exceptions) into API.md's shape ``{"code", "detail", ...extras}``. Codes are
+constants so tests assert them exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ErrorCode:
+    INVALID_INPUT = "invalid_input"
+    PARSE_ERROR = "parse_error"
+    NOT_AUTHENTICATED = "not_authenticated"
+    AUTHENTICATION_FAILED = "authentication_failed"
+    TOKEN_NOT_VALID = "token_not_valid"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    THROTTLED = "throttled"
+    TOO_MANY_LOGIN_ATTEMPTS = "too_many_login_attempts"
+    CONFLICT = "conflict"
+    ALREADY_REGISTERED = "already_registered"
+    INVALID_CONFIG = "invalid_config"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+
+
+class AppError(Exception):
+    """A refusal a client caused, with its HTTP status, code, human detail and extras."""
+
+    status_code = 400
+
+    def __init__(self, code: str, detail: str, *, status: int | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        if status is not None:
+            self.status_code = status
+        self.extra = extra
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "detail": self.detail, **self.extra}
+
+
+class ConflictError(AppError):
+    status_code = 409
+
+
+class NotFoundError(AppError):
+    status_code = 404
+
+    def __init__(self, detail: str = "Not found.", **extra: Any) -> None:
+        super().__init__(ErrorCode.NOT_FOUND, detail, **extra)

@@ -1,0 +1,69 @@
+"""One DRF exception handler: every error leaves as ``{"code", "detail", ...}``.
+
+https://www.django-rest-framework.org/api-guide/exceptions/#custom-exception-handling
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.errors import AppError, ErrorCode
+
+_CODES = {
+    exceptions.ParseError: ErrorCode.PARSE_ERROR,
+    exceptions.NotAuthenticated: ErrorCode.NOT_AUTHENTICATED,
+    exceptions.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
+    exceptions.PermissionDenied: ErrorCode.PERMISSION_DENIED,
+    exceptions.NotFound: ErrorCode.NOT_FOUND,
+    exceptions.MethodNotAllowed: ErrorCode.METHOD_NOT_ALLOWED,
+    exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    exceptions.Throttled: ErrorCode.THROTTLED,
+}
+
+
+def _flatten_first_message(errors) -> str:
+    if isinstance(errors, dict):
+        for field, value in errors.items():
+            message = _flatten_first_message(value)
+            return message if field == "non_field_errors" else f"{field}: {message}"
+    if isinstance(errors, list) and errors:
+        return _flatten_first_message(errors[0])
+    return str(errors)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, AppError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real server error: let Django log it and answer 500
+
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = {
+            "code": ErrorCode.INVALID_INPUT,
+            "detail": _flatten_first_message(errors),
+            "errors": errors,
+        }
+        return response
+
+    data = response.data if isinstance(response.data, dict) else {}
+    code = _CODES.get(type(exc))
+    if code is None:
+        code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), None)
+    # simplejwt's InvalidToken carries {"code": "token_not_valid", "messages": [...]}
+    code = data.get("code") if isinstance(data.get("code"), str) else code
+    body = {"code": code or ErrorCode.INVALID_INPUT, "detail": str(data.get("detail", exc))}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        body["retry_after_seconds"] = int(exc.wait)
+    response.data = body
+    return response

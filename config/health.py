@@ -1,0 +1,43 @@
+"""``GET /health``: the database and Redis, each checked for real."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from config.redis_client import get_redis
+
+logger = logging.getLogger(__name__)
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any failure is the answer, not a 500
+        logger.warning("health: database check failed: %s", exc)
+        return "error"
+    return "ok"
+
+
+def _check_redis() -> str:
+    try:
+        get_redis().ping()
+    except Exception as exc:
+        logger.warning("health: redis check failed: %s", exc)
+        return "error"
+    return "ok"
+
+
+@require_GET
+def health(request):
+    parts = {"database": _check_database(), "redis": _check_redis()}
+    failing = [name for name, state in parts.items() if state != "ok"]
+    body = {"status": "ok" if not failing else "error", **parts}
+    if failing:
+        body["failing"] = failing
+    return JsonResponse(body, status=503 if failing else 200)

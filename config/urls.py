@@ -1,0 +1,14 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.health import health
+from control_center.admin_site import control_center_site
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/", include("accounts.api.urls")),
+    path("internal/", include("control_center.api.urls")),
+    path("admin/", control_center_site.urls),
+]

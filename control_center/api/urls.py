@@ -1,0 +1,8 @@
+from django.urls import path
+
+from control_center.api import views
+
+urlpatterns = [
+    path("config", views.ConfigApi.as_view(), name="internal-config"),
+    path("mitras", views.MitraCreateApi.as_view(), name="internal-mitras"),
+]

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class FailedPairingsConfig(AppConfig):
+    name = "failed_pairings"

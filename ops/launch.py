@@ -1,0 +1,166 @@
+"""``make run`` and ``make test``: set up, start what is missing, then run.
+
+    python -m ops.launch run            # migrate, seed, daphne + Celery worker + beat
+    python -m ops.launch test [ARGS]    # pytest ARGS on the same engines
+
+Embedded PostgreSQL/Redis are started only when ``DATABASE_URL`` / ``REDIS_URL``
+are unset (see ``ops.embedded_services``). Ctrl-C (SIGINT) or SIGTERM stops every
+child, then the embedded services this launcher started.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ops.embedded_services import EmbeddedServices, log
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("CURHAT_DATA_DIR", ROOT / ".data"))
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+DEMO_LOGINS = """\
+  operator   operator@curhat.local   (control center + /internal/)
+  mitra      mitra1@curhat.local … mitra3@curhat.local   (demo mitras start offline)
+  customer   customer1@curhat.local, customer2@curhat.local
+  password   curhat-demo-123 for every demo account"""
+
+
+def _secret_key() -> str:
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], cwd=ROOT, check=True)
+
+
+class Supervisor:
+    """Runs the app processes in the foreground and stops them all together."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, subprocess.Popen] = {}
+        self.stopping = False
+
+    def spawn(self, name: str, argv: list[str]) -> None:
+        log(f"starting {name}: {' '.join(argv)}")
+        # own session: the launcher decides the shutdown order, whoever got the signal
+        self.children[name] = subprocess.Popen(argv, cwd=ROOT, start_new_session=True)
+
+    def request_stop(self, signum, _frame) -> None:
+        if not self.stopping:
+            log(f"got {signal.Signals(signum).name}, stopping every process")
+        self.stopping = True
+
+    def wait(self) -> int:
+        exit_code = 0
+        while not self.stopping:
+            for name, proc in self.children.items():
+                if proc.poll() is not None:
+                    log(f"{name} exited with {proc.returncode}; stopping the rest")
+                    exit_code = proc.returncode or 1
+                    self.stopping = True
+                    break
+            time.sleep(0.3)
+        self.stop_all()
+        return exit_code
+
+    def stop_all(self, grace_seconds: float = 15) -> None:
+        for proc in self.children.values():
+            if proc.poll() is None:
+                # SIGTERM: daphne, Celery worker (warm shutdown) and beat all stop on it
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for name, proc in self.children.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"{name} did not stop in time; killing it")
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def run() -> int:
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("SECRET_KEY", _secret_key())
+    port = os.environ.setdefault("PORT", "8000")
+    bind = os.environ.get("BIND", "127.0.0.1")
+    services = EmbeddedServices(DATA_DIR)
+    supervisor = Supervisor()
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    try:
+        services.ensure()
+        _manage("migrate", "--noinput")
+        _manage("collectstatic", "--noinput", "--verbosity", "0")
+        _manage("seed_demo")
+        supervisor.spawn("daphne", [str(BIN / "daphne"), "-b", bind, "-p", port, "config.asgi:application"])
+        supervisor.spawn(
+            "celery-worker",
+            [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO",
+             "--pool", "threads", "--concurrency", os.environ.get("CELERY_CONCURRENCY", "8")],
+        )
+        supervisor.spawn(
+            "celery-beat",
+            [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
+             "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+             "--pidfile", ""],
+        )
+        host = "localhost" if bind in ("127.0.0.1", "0.0.0.0") else bind
+        base = f"http://{host}:{port}"
+        print(
+            f"\nCurhat is up.\n"
+            f"  API             {base}/api/\n"
+            f"  health          {base}/health\n"
+            f"  OpenAPI schema  {base}/api/schema/   (docs: {base}/api/docs/)\n"
+            f"  control center  {base}/admin/\n"
+            f"  websockets      ws://{host}:{port}/ws/client/  ws://{host}:{port}/ws/mitra/\n"
+            f"Demo logins:\n{DEMO_LOGINS}\n"
+            f"Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        return supervisor.wait()
+    except subprocess.CalledProcessError as exc:
+        log(f"set-up step failed: {exc}")
+        return exc.returncode or 1
+    finally:
+        supervisor.stop_all()
+        services.stop()
+
+
+def test(pytest_args: list[str]) -> int:
+    os.environ.setdefault("SECRET_KEY", "curhat-test-secret-key-not-for-production")
+    # keep test keys, channel groups and Celery queues apart from a dev instance on the same Redis
+    os.environ.setdefault("CURHAT_REDIS_PREFIX", "curhat-test")
+    services = EmbeddedServices(DATA_DIR)
+    try:
+        services.ensure()
+        result = subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT)
+    finally:
+        services.stop()
+    if result.returncode == 5:
+        log("pytest collected no tests: that is a failure, not a pass")
+    return result.returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    if argv[0] == "run":
+        return run()
+    return test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,116 @@
+"""Websocket endpoints ``/ws/client/`` and ``/ws/mitra/``.
+
+Consumers translate high-level events sent to the per-user group into JSON frames;
+they decide nothing. Auth: an access JWT as ``Authorization: Bearer`` on the
+handshake (native apps) or ``?token=``; a missing/bad/expired token closes 4401, a
+wrong role 4403, and the socket is closed 4401 when its token expires. An absent
+``Origin`` (native apps) is accepted; a foreign ``Origin`` is refused at handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import parse_qs, urlsplit
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import Role
+
+CLOSE_AUTH = 4401
+CLOSE_ROLE = 4403
+
+
+def user_group(user_id) -> str:
+    """The channel-layer group of one user's sockets (every device, every process)."""
+    return f"user.{user_id}"
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def origin_allowed(origin: str | None) -> bool:
+    if origin is None:
+        return True  # native apps send none
+    allowed = {o.rstrip("/").lower() for o in settings.CC_ORIGINS}
+    if origin.rstrip("/").lower() in allowed:
+        return True
+    host = (urlsplit(origin).hostname or "").lower()
+    return host in {h.lower().strip("[]") for h in settings.ALLOWED_HOSTS if h != "*"}
+
+
+def token_from_scope(scope) -> str | None:
+    auth = _header(scope, b"authorization")
+    if auth and auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    tokens = query.get("token")
+    return tokens[0] if tokens else None
+
+
+class UserSocketConsumer(AsyncJsonWebsocketConsumer):
+    role: str = ""
+
+    async def connect(self) -> None:
+        self.user_id = None
+        self._expiry_task = None
+        if not origin_allowed(_header(self.scope, b"origin")):
+            await self.close()  # before accept: the handshake is rejected (HTTP 403)
+            return
+        raw = token_from_scope(self.scope)
+        try:
+            token = AccessToken(raw) if raw else None
+        except TokenError:
+            token = None
+        await self.accept()
+        if token is None:
+            await self.close(code=CLOSE_AUTH)
+            return
+        if token.get("role") != self.role:
+            await self.close(code=CLOSE_ROLE)
+            return
+        self.user_id = token["user_id"]
+        self.group = user_group(self.user_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self._expiry_task = asyncio.ensure_future(self._close_at(int(token["exp"])))
+
+    async def _close_at(self, exp: int) -> None:
+        await asyncio.sleep(max(0.0, exp - time.time()))
+        await self.close(code=CLOSE_AUTH)
+
+    async def disconnect(self, code) -> None:
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+        if self.user_id is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json({"type": "error", "code": "unknown_message", "detail": "Only ping is accepted."})
+
+    async def decode_json(self, text_data):
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None
+
+    async def realtime_event(self, event) -> None:
+        """A domain event for this user: ``{"type": "realtime.event", "payload": {...}}``."""
+        await self.send_json(event["payload"])
+
+
+class ClientConsumer(UserSocketConsumer):
+    role = Role.CUSTOMER
+
+
+class MitraConsumer(UserSocketConsumer):
+    role = Role.MITRA
