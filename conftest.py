@@ -81,6 +81,12 @@ def operator_client(make_operator):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """PBKDF2's deliberate slowness buys nothing in tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_redis_state():
     """Login counters and cached settings must not leak from one test into the next."""
     from django.conf import settings
