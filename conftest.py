@@ -94,6 +94,9 @@ def _fresh_redis_state():
     from config.redis_client import get_redis
     from live_settings.selectors import live_settings_cache
 
+    # subscribed first: the subscribe confirmation clears the cache, which would
+    # otherwise land in the middle of a test and break its query counts
+    assert live_settings_cache.wait_until_subscribed(timeout=10), "no config:invalidate subscription"
     client = get_redis()
     for key in client.scan_iter(f"{settings.REDIS_PREFIX}:login-failures:*"):
         client.delete(key)

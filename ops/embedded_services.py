@@ -15,6 +15,7 @@ garbage collected, so the bundled binary is run as a plain child process instead
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -63,7 +64,7 @@ class EmbeddedServices:
     """What this launcher started, so it can stop exactly that and nothing else."""
 
     data_dir: Path
-    started_postgres_dir: Path | None = None
+    postgres_lock: int | None = None
     redis_process: subprocess.Popen | None = None
     env: dict[str, str] = field(default_factory=dict)
 
@@ -73,11 +74,13 @@ class EmbeddedServices:
 
         pgdata = self.data_dir / "pg"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Every launcher using this server holds a shared lock; the last one out stops it
+        # (a `make run` and a `make test` in the same checkout share one PostgreSQL).
+        self.postgres_lock = os.open(self.data_dir / "pg.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.postgres_lock, fcntl.LOCK_SH)
         already_running = _postmaster_pid(pgdata) is not None
         log(("reusing" if already_running else "starting") + f" embedded PostgreSQL in {pgdata}")
         server = pgserver.get_server(pgdata, cleanup_mode=None)
-        if not already_running:
-            self.started_postgres_dir = pgdata
         socket_dir = server.get_postmaster_info().socket_dir
         if socket_dir is None:  # pragma: no cover - only on platforms without unix sockets
             raise RuntimeError("embedded PostgreSQL has no unix socket")
@@ -92,9 +95,22 @@ class EmbeddedServices:
             log(f"created database {DATABASE_NAME}")
 
     def stop_postgres(self) -> None:
-        if self.started_postgres_dir is None:
+        if self.postgres_lock is None:
             return
-        pid = _postmaster_pid(self.started_postgres_dir)
+        lock, self.postgres_lock = self.postgres_lock, None
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log("embedded PostgreSQL is still used by another launcher; leaving it running")
+                return
+            self._stop_postmaster(self.data_dir / "pg")
+        finally:
+            os.close(lock)
+
+    @staticmethod
+    def _stop_postmaster(pgdata: Path) -> None:
+        pid = _postmaster_pid(pgdata)
         if pid is None:
             return
         log("stopping embedded PostgreSQL")

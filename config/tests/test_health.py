@@ -17,3 +17,36 @@ def test_health_names_redis_when_it_is_unreachable(client, settings):
 
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "ok", "redis": "error", "failing": ["redis"]}
+
+
+def test_health_names_the_database_when_it_is_unreachable(tmp_path):
+    """In a separate process whose DATABASE_URL points at a port nothing listens on."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import django, json; django.setup()\n"
+        "from django.test import Client\n"
+        "r = Client(SERVER_NAME='localhost').get('/health')\n"
+        "print(json.dumps({'status': r.status_code, 'body': r.json()}))\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nothing",
+        "DB_POOL_TIMEOUT": "2",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], env=env,
+        capture_output=True, text=True, timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer == {
+        "status": 503,
+        "body": {"status": "error", "database": "error", "redis": "ok", "failing": ["database"]},
+    }

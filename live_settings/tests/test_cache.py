@@ -23,11 +23,13 @@ def test_a_cached_value_costs_no_query(django_assert_num_queries):
             assert config_get("pairing_blast_timeout_seconds") == 60
 
 
-def test_a_save_is_seen_by_the_saving_process_right_after_commit(make_operator):
+def test_a_save_is_seen_by_the_saving_process_right_after_commit(make_operator, django_capture_on_commit_callbacks):
     assert config_get("extension_timeout_seconds") == 10
 
-    config_update(changes={"extension_timeout_seconds": 7}, actor=make_operator())
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        config_update(changes={"extension_timeout_seconds": 7}, actor=make_operator())
 
+    assert len(callbacks) == 1
     assert config_get("extension_timeout_seconds") == 7
 
 
