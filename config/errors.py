@@ -27,6 +27,23 @@ class ErrorCode:
     ALREADY_REGISTERED = "already_registered"
     INVALID_CONFIG = "invalid_config"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    # payments
+    INVALID_TIER = "invalid_tier"
+    UNKNOWN_MITRA = "unknown_mitra"
+    FREE_TRIAL_NOT_ALLOWED = "free_trial_not_allowed"
+    FREE_TRIAL_NOT_ELIGIBLE = "free_trial_not_eligible"
+    PAYMENT_NOT_USABLE = "payment_not_usable"
+    PAYMENT_STATE_CONFLICT = "payment_state_conflict"
+    PAYMENT_EXPIRED = "payment_expired"
+    PAYMENT_NOT_SETTLED = "payment_not_settled"
+    # pairing
+    SESSION_NOT_ACTIVE = "session_not_active"
+    REQUEST_UNAVAILABLE = "request_unavailable"
+    ALREADY_MATCHED = "already_matched"
+    ATTEMPT_ENDED = "attempt_ended"
+    MITRA_OFFLINE = "mitra_offline"
+    AT_CAPACITY = "at_capacity"
+    TARGETED_UNAVAILABLE = "targeted_unavailable"
 
 
 class AppError(Exception):

@@ -5,6 +5,7 @@ view (``RegisterApiInput``), so two views never collide on "Input"/"Output".
 https://drf-spectacular.readthedocs.io/en/latest/customization.html
 """
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTStatelessUserScheme
 from drf_spectacular.openapi import AutoSchema
 
 
@@ -15,3 +16,10 @@ class CurhatAutoSchema(AutoSchema):
         if outer and inner.endswith("Serializer"):
             return outer.replace(".", "") + inner.removesuffix("Serializer")
         return super().get_serializer_name(serializer, direction)
+
+
+class StatelessJWTScheme(SimpleJWTStatelessUserScheme):
+    """The same Bearer access token, checked from its claims only (hot polls)."""
+
+    name = "jwtStatelessAuth"
+    priority = 1

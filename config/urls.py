@@ -9,6 +9,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("accounts.api.urls")),
+    path("api/", include("payments.api.urls")),
+    path("api/", include("pairing.api.urls")),
     path("internal/", include("control_center.api.urls")),
     path("admin/", control_center_site.urls),
 ]

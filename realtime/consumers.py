@@ -13,6 +13,7 @@ import asyncio
 import time
 from urllib.parse import parse_qs, urlsplit
 
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
@@ -69,17 +70,27 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             token = AccessToken(raw) if raw else None
         except TokenError:
             token = None
-        await self.accept()
         if token is None:
+            await self.accept()
             await self.close(code=CLOSE_AUTH)
             return
         if token.get("role") != self.role:
+            await self.accept()
             await self.close(code=CLOSE_ROLE)
             return
         self.user_id = token["user_id"]
         self.group = user_group(self.user_id)
+        # join before accepting: a client that has seen the accept misses no event sent after it
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self._beat()
         self._expiry_task = asyncio.ensure_future(self._close_at(int(token["exp"])))
+
+    async def _beat(self) -> None:
+        """Presence heartbeat (connect and every ping), shared through Redis."""
+        from realtime.presence import presence_beat
+
+        await sync_to_async(presence_beat, thread_sensitive=False)(self.user_id, self.channel_name)
 
     async def _close_at(self, exp: int) -> None:
         await asyncio.sleep(max(0.0, exp - time.time()))
@@ -89,13 +100,22 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         if self._expiry_task is not None:
             self._expiry_task.cancel()
         if self.user_id is not None:
+            from realtime.presence import presence_leave
+
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await sync_to_async(presence_leave, thread_sensitive=False)(self.user_id, self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
+            if self.user_id is not None:
+                await self._beat()
             await self.send_json({"type": "pong"})
         else:
             await self.send_json({"type": "error", "code": "unknown_message", "detail": "Only ping is accepted."})
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        # a binary or empty frame is an unusable message, not a reason to crash the socket
+        await self.receive_json(await self.decode_json(text_data) if text_data else None, **kwargs)
 
     async def decode_json(self, text_data):
         try:

@@ -5,4 +5,6 @@ from control_center.api import views
 urlpatterns = [
     path("config", views.ConfigApi.as_view(), name="internal-config"),
     path("mitras", views.MitraCreateApi.as_view(), name="internal-mitras"),
+    path("failed-pairings", views.FailedPairingListApi.as_view(), name="internal-failed-pairings"),
+    path("sessions", views.SessionListApi.as_view(), name="internal-sessions"),
 ]

@@ -1,0 +1,55 @@
+import uuid
+
+from django.db import models
+from django.db.models.functions import Now
+
+
+class CauseTag(models.TextChoices):
+    NO_MITRA_AVAILABLE = "no_mitra_available", "No mitra available"
+    ALL_MITRAS_REJECTED = "all_mitras_rejected", "All mitras rejected"
+    CUSTOMER_CANCELLED = "customer_cancelled", "Customer cancelled"
+    TARGETED_MITRA_OFFLINE = "targeted_mitra_offline", "Targeted mitra offline"
+    TARGETED_MITRA_AT_CAPACITY = "targeted_mitra_at_capacity", "Targeted mitra at capacity"
+    TARGETED_MITRA_REJECTED = "targeted_mitra_rejected", "Targeted mitra rejected"
+    TARGETED_MITRA_TIMEOUT = "targeted_mitra_timeout", "Targeted mitra timeout"
+    PAYMENT_EXPIRED_UNUSED = "payment_expired_unused", "Payment expired unused"
+
+
+class OperatorAction(models.TextChoices):
+    REFUNDED = "refunded", "Refunded"
+    CREDITED = "credited", "Credited"
+    NO_ACTION = "no_action", "No action"
+
+
+class PairingFailure(models.Model):
+    """A paid attempt that did not become a session, for operators to action."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=models.Func(function="gen_random_uuid"), editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    customer = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="pairing_failures")
+    targeted_mitra = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    cause_tag = models.CharField(max_length=32, choices=CauseTag.choices)
+    amount = models.PositiveIntegerField(help_text="IDR")
+    payment_session = models.ForeignKey("payments.PaymentSession", on_delete=models.PROTECT, related_name="pairing_failures")
+    chat_session = models.ForeignKey("pairing.ChatSession", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    operator_action = models.CharField(max_length=16, choices=OperatorAction.choices, blank=True, default="", db_default="")
+    actioned_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actioned_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, default="", db_default="")
+
+    class Meta:
+        db_table = "pairing_failures"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at"], name="idx_pairing_failures_created"),
+            models.Index(fields=["cause_tag", "-created_at"], name="idx_pairing_failures_cause"),
+        ]
+        constraints = [
+            # one failure row per attempt and cause (a replayed handler cannot write it twice)
+            models.UniqueConstraint(fields=["chat_session", "cause_tag"], name="pairing_failures_once_per_attempt"),
+            # the sweeper's row: once per payment
+            models.UniqueConstraint(
+                fields=["payment_session"], condition=models.Q(cause_tag="payment_expired_unused"),
+                name="pairing_failures_expired_once",
+            ),
+        ]

@@ -1,0 +1,165 @@
+"""Pairing endpoints for customers and mitras (API.md). Thin: validate, call a service,
+render with ``pairing.representations``."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
+
+from accounts.models import MitraStatus
+from accounts.permissions import IsCustomer, IsMitra
+from live_settings.selectors import config_get
+from pairing import selectors, services
+from pairing.models import ChatStatus
+from pairing.representations import (
+    ChatRequestSerializer,
+    ChatSessionSerializer,
+    MitraChatSessionSerializer,
+    chat_session_for_customer,
+)
+from payments.api.views import IDEMPOTENCY_HEADER
+from payments.idempotency import idempotent
+from realtime.presence import is_connected
+
+
+class CustomerApi(APIView):
+    permission_classes = [IsCustomer]
+
+
+class MitraApi(APIView):
+    permission_classes = [IsMitra]
+
+
+# --- customer -------------------------------------------------------------------------------
+class AvailabilityApi(APIView):
+    """Home-screen gating, polled every 5 s by every customer: stateless JWT (no user
+    query) and the shared Redis cache (no query on a hit)."""
+
+    authentication_classes = [JWTStatelessUserAuthentication]
+    permission_classes = [IsCustomer]
+
+    @extend_schema(responses={200: inline_serializer("Availability", {"available": serializers.BooleanField()})})
+    def get(self, request):
+        return Response({"available": selectors.availability_get()})
+
+
+class ChatStartApi(CustomerApi):
+    class InputSerializer(serializers.Serializer):
+        payment_session_id = serializers.UUIDField()
+        sensitive = serializers.BooleanField(default=False)
+
+    class OutputSerializer(ChatSessionSerializer):
+        blast_timeout_seconds = serializers.IntegerField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.chat_start(
+            customer=request.user, payment_id=data.validated_data["payment_session_id"],
+            sensitive=data.validated_data["sensitive"],
+        )
+        session = selectors.chat_session_get(chat_session_id=session.id)
+        body = {**chat_session_for_customer(session), "blast_timeout_seconds": config_get("pairing_blast_timeout_seconds")}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ChatCancelApi(CustomerApi):
+    @extend_schema(request=None, responses={200: ChatSessionSerializer}, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request, id):
+        services.chat_cancel(customer=request.user, chat_session_id=id)
+        session = selectors.chat_session_for_customer_get(customer=request.user, chat_session_id=id)
+        return Response(chat_session_for_customer(session))
+
+
+class ChatDetailApi(CustomerApi):
+    @extend_schema(responses={200: ChatSessionSerializer})
+    def get(self, request, id):
+        session = selectors.chat_session_for_customer_get(customer=request.user, chat_session_id=id)
+        return Response(chat_session_for_customer(session))
+
+
+# --- mitra ---------------------------------------------------------------------------------------
+class MitraStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=MitraStatus.choices)
+
+
+class MitraStatusApi(MitraApi):
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=MitraStatus.choices)
+        connected = serializers.BooleanField()
+        active_sessions = serializers.IntegerField()
+        capacity = serializers.IntegerField()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request):
+        mitra = request.user
+        return Response(
+            {
+                "status": mitra.mitra_profile.status,
+                "connected": is_connected(mitra.id),
+                "active_sessions": selectors.mitra_active_session_count(mitra=mitra),
+                "capacity": config_get("max_customers_per_mitra"),
+            }
+        )
+
+
+class MitraOnlineApi(MitraApi):
+    @extend_schema(request=None, responses={200: MitraStatusSerializer})
+    def post(self, request):
+        profile = services.mitra_status_set(mitra=request.user, status=MitraStatus.ONLINE)
+        return Response({"status": profile.status})
+
+
+class MitraOfflineApi(MitraApi):
+    @extend_schema(request=None, responses={200: MitraStatusSerializer})
+    def post(self, request):
+        profile = services.mitra_status_set(mitra=request.user, status=MitraStatus.OFFLINE)
+        return Response({"status": profile.status})
+
+
+class ChatRequestListApi(MitraApi):
+    @extend_schema(responses={200: inline_serializer("ChatRequestList", {"results": ChatRequestSerializer(many=True)})})
+    def get(self, request):
+        requests = selectors.open_requests_for_mitra(mitra=request.user)
+        return Response({"results": ChatRequestSerializer(requests, many=True).data})
+
+
+class ChatRequestAcceptApi(MitraApi):
+    @extend_schema(request=None, responses={200: MitraChatSessionSerializer}, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request, id):
+        session = services.chat_request_accept(mitra=request.user, chat_session_id=id)
+        return Response(MitraChatSessionSerializer(session).data)
+
+
+class ChatRequestDeclineApi(MitraApi):
+    @extend_schema(
+        request=None,
+        responses={200: inline_serializer("ChatRequestDeclined", {"request_id": serializers.UUIDField(), "declined": serializers.BooleanField()})},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    @idempotent
+    def post(self, request, id):
+        services.chat_request_decline(mitra=request.user, chat_session_id=id)
+        return Response({"request_id": str(id), "declined": True})
+
+
+class MitraSessionListApi(MitraApi):
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=ChatStatus.choices, required=False)
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses={200: inline_serializer("MitraSessionList", {"results": MitraChatSessionSerializer(many=True)})},
+    )
+    def get(self, request):
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        sessions = selectors.sessions_for_mitra(mitra=request.user, status=params.validated_data.get("status"))
+        return Response({"results": MitraChatSessionSerializer(sessions, many=True).data})

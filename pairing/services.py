@@ -1,0 +1,350 @@
+"""Pairing commands: start a blast, accept / decline, cancel, time out, mitra status.
+
+Races are decided by the database: a mitra's accepts serialize on their profile row
+(capacity), and the attempt itself is taken by a conditional ``UPDATE … WHERE
+status = 'waiting'`` whose row count says who won. Lock order everywhere:
+mitra profile → chat session → payment session.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import MitraProfile, MitraStatus, User
+from config.errors import ConflictError, ErrorCode, NotFoundError
+from config.on_commit import after_commit
+from failed_pairings.models import CauseTag, PairingFailure
+from live_settings.selectors import config_get
+from pairing import selectors
+from pairing.models import (
+    ChatRequestNotification,
+    ChatSession,
+    ChatStatus,
+    NotificationStatus,
+    RequestType,
+)
+from pairing.representations import chat_request_for_mitra, chat_session_for_customer, chat_session_for_mitra
+from payments.models import PaymentSession, PaymentStatus
+from payments.services import payment_lock, payment_transition
+from realtime.delivery import Event, deliver
+from realtime.push import PushMessage
+
+logger = logging.getLogger(__name__)
+
+LIVE_STATUSES = (ChatStatus.WAITING, ChatStatus.ACTIVE, ChatStatus.CLOSING)
+
+PAIRING_FAILED_TITLE = "Sesi gagal"
+PAIRING_FAILED_TEXT = "Maaf, kami tidak bisa menemukan bestie untuk sesimu. Tim kami akan menghubungimu segera."
+CHAT_REQUEST_TITLE = "Ada yang ingin curhat"
+MATCHED_TITLE = "Bestie ditemukan"
+
+
+# --- timers -------------------------------------------------------------------------------
+def _schedule_deadline(session: ChatSession) -> None:
+    """After commit, enqueue the task that fires this attempt's deadline on time.
+    The deadline itself is the ``deadline_at`` column; the beat backstop fires it
+    if this task is lost."""
+    from pairing.tasks import fire_chat_deadline
+
+    session_id, eta = str(session.id), session.deadline_at
+    after_commit(lambda: fire_chat_deadline.apply_async(args=[session_id], eta=eta))
+
+
+# --- offers -----------------------------------------------------------------------------------
+def _offer(session: ChatSession, mitra_ids: list, call_name: str) -> None:
+    """Offer a waiting attempt to ``mitra_ids``: rows in bulk, events and pushes after commit."""
+    ChatRequestNotification.objects.bulk_create(
+        [ChatRequestNotification(chat_session=session, mitra_id=mitra_id) for mitra_id in mitra_ids],
+        ignore_conflicts=True,
+    )
+    payload = {"type": "chat_request", **chat_request_for_mitra(session)}
+    push_data = {"type": "chat_request", "request_id": str(session.id), "request_type": session.request_type}
+    deliver(
+        events=[Event(mitra_id, payload) for mitra_id in mitra_ids],
+        pushes=[
+            PushMessage(str(mitra_id), CHAT_REQUEST_TITLE, f"{call_name} sedang menunggu bestie.", push_data)
+            for mitra_id in mitra_ids
+        ],
+    )
+
+
+def _close_offers(session: ChatSession, *, reason: str, except_mitra_id=None) -> list:
+    """Close every still-open offer of ``session``; tell those mitras why."""
+    open_offers = ChatRequestNotification.objects.filter(chat_session=session, status=NotificationStatus.OFFERED)
+    if except_mitra_id is not None:
+        open_offers = open_offers.exclude(mitra_id=except_mitra_id)
+    mitra_ids = list(open_offers.values_list("mitra_id", flat=True))
+    if mitra_ids:
+        ChatRequestNotification.objects.filter(chat_session=session, mitra_id__in=mitra_ids).update(
+            status=NotificationStatus.CLOSED, responded_at=timezone.now()
+        )
+        deliver(
+            events=[
+                Event(mitra_id, {"type": "chat_request_closed", "request_id": str(session.id), "reason": reason})
+                for mitra_id in mitra_ids
+            ]
+        )
+    return mitra_ids
+
+
+def _fail_attempt(
+    session: ChatSession,
+    payment: PaymentSession,
+    *,
+    cause: str,
+    final_status: str = ChatStatus.UNMATCHED,
+    closed_reason: str = "unmatched",
+    notify_customer: bool = True,
+) -> PairingFailure:
+    """End a waiting general attempt without a match. Call holding the session and
+    payment locks, with the session still ``waiting``."""
+    session.status = final_status
+    session.failure_cause = cause
+    session.deadline_at = None
+    session.save(update_fields=["status", "failure_cause", "deadline_at"])
+    if payment.status == PaymentStatus.CONFIRMED:
+        payment_transition(payment, to_status=PaymentStatus.FAILED_PAIRING, reason=cause)
+    failure = PairingFailure.objects.create(
+        customer_id=session.customer_id,
+        targeted_mitra_id=session.targeted_mitra_id,
+        cause_tag=cause,
+        amount=payment.amount,
+        payment_session=payment,
+        chat_session=session,
+    )
+    _close_offers(session, reason=closed_reason)
+    if notify_customer:
+        deliver(
+            events=[
+                Event(
+                    session.customer_id,
+                    {"type": "pairing_failed", "chat_session_id": str(session.id), "cause": cause, "message": PAIRING_FAILED_TEXT},
+                )
+            ],
+            pushes=[
+                PushMessage(
+                    str(session.customer_id), PAIRING_FAILED_TITLE, PAIRING_FAILED_TEXT,
+                    {"type": "pairing_failed", "chat_session_id": str(session.id), "cause": cause},
+                )
+            ],
+        )
+    return failure
+
+
+# --- customer commands ------------------------------------------------------------------------------
+def _usable_payment(*, customer: User, payment_id) -> PaymentSession:
+    payment = payment_lock(payment_id=payment_id, customer=customer)
+    if payment.is_extension:
+        raise ConflictError(ErrorCode.PAYMENT_NOT_USABLE, "An extension payment cannot start a chat.")
+    if payment.status != PaymentStatus.CONFIRMED:
+        raise ConflictError(ErrorCode.PAYMENT_NOT_USABLE, f"The payment is {payment.status}, not confirmed.")
+    if payment.expires_at <= timezone.now():
+        raise ConflictError(ErrorCode.PAYMENT_NOT_USABLE, "The payment session has expired.")
+    if ChatSession.objects.filter(payment_session=payment, status__in=LIVE_STATUSES).exists():
+        raise ConflictError(ErrorCode.PAYMENT_NOT_USABLE, "This payment already has a chat in progress.")
+    return payment
+
+
+def _blast(*, customer: User, payment: PaymentSession, sensitive: bool) -> ChatSession:
+    now = timezone.now()
+    session = ChatSession.objects.create(
+        customer=customer,
+        payment_session=payment,
+        request_type=RequestType.GENERAL,
+        sensitive=sensitive,
+        duration_minutes=payment.duration_minutes,
+        deadline_at=now + timedelta(seconds=config_get("pairing_blast_timeout_seconds")),
+    )
+    PaymentSession.objects.filter(pk=payment.pk).update(chat_session=session)
+    mitra_ids = selectors.available_mitra_ids()
+    if not mitra_ids:
+        _fail_attempt(session, payment, cause=CauseTag.NO_MITRA_AVAILABLE)
+        return session
+    session = ChatSession.objects.select_related("customer__customer_profile").get(pk=session.pk)
+    _offer(session, mitra_ids, session.customer.customer_profile.call_name)
+    _schedule_deadline(session)
+    return session
+
+
+@transaction.atomic
+def chat_start(*, customer: User, payment_id, sensitive: bool) -> ChatSession:
+    """Start a general blast on a confirmed payment. With nobody available it fails at once
+    (the attempt comes back ``unmatched`` and the customer gets ``pairing_failed``)."""
+    payment = _usable_payment(customer=customer, payment_id=payment_id)
+    return _blast(customer=customer, payment=payment, sensitive=sensitive)
+
+
+@transaction.atomic
+def chat_cancel(*, customer: User, chat_session_id) -> ChatSession:
+    """Cancel mid-search. The canceller gets no ``pairing_failed`` and no "Sesi gagal" push."""
+    session = ChatSession.objects.select_for_update().filter(id=chat_session_id, customer=customer).first()
+    if session is None:
+        raise NotFoundError("Chat session not found.")
+    if session.status == ChatStatus.CANCELLED:
+        return session
+    if session.status in (ChatStatus.ACTIVE, ChatStatus.CLOSING, ChatStatus.COMPLETED):
+        raise ConflictError(ErrorCode.ALREADY_MATCHED, "A bestie already accepted this chat.")
+    if session.status != ChatStatus.WAITING:
+        raise ConflictError(ErrorCode.ATTEMPT_ENDED, "This search has already ended.")
+    payment = payment_lock(payment_id=session.payment_session_id)
+    _fail_attempt(
+        session, payment, cause=CauseTag.CUSTOMER_CANCELLED, final_status=ChatStatus.CANCELLED,
+        closed_reason="cancelled", notify_customer=False,
+    )
+    return session
+
+
+# --- mitra commands --------------------------------------------------------------------------------
+def _lock_mitra(mitra: User) -> MitraProfile:
+    profile = MitraProfile.objects.select_for_update().filter(user=mitra).first()
+    if profile is None:
+        raise NotFoundError("Mitra profile not found.")
+    return profile
+
+
+@transaction.atomic
+def chat_request_accept(*, mitra: User, chat_session_id) -> ChatSession:
+    """First accept wins. The mitra's profile row lock serializes their own accepts, so
+    capacity holds even for simultaneous accepts of several requests; the conditional
+    update on the attempt decides between mitras."""
+    profile = _lock_mitra(mitra)
+    offer = (
+        ChatRequestNotification.objects.select_related("chat_session")
+        .filter(chat_session_id=chat_session_id, mitra=mitra)
+        .first()
+    )
+    if offer is None:
+        raise NotFoundError("Chat request not found.")
+    if offer.status != NotificationStatus.OFFERED:
+        raise ConflictError(ErrorCode.REQUEST_UNAVAILABLE, "This request is no longer available.")
+    if profile.status != MitraStatus.ONLINE:
+        raise ConflictError(ErrorCode.MITRA_OFFLINE, "Go online to accept requests.")
+    capacity = config_get("max_customers_per_mitra")
+    if selectors.mitra_active_session_count(mitra=mitra) >= capacity:
+        raise ConflictError(ErrorCode.AT_CAPACITY, f"You already have {capacity} active session(s).")
+
+    now = timezone.now()
+    attempt = offer.chat_session
+    won = ChatSession.objects.filter(id=attempt.id, status=ChatStatus.WAITING, deadline_at__gt=now).update(
+        status=ChatStatus.ACTIVE,
+        mitra=mitra,
+        started_at=now,
+        ends_at=now + timedelta(minutes=attempt.duration_minutes),
+        deadline_at=None,
+    )
+    if won == 0:
+        raise ConflictError(ErrorCode.REQUEST_UNAVAILABLE, "This request is no longer available.")
+
+    payment = payment_lock(payment_id=attempt.payment_session_id)
+    if payment.status != PaymentStatus.CONFIRMED:  # cannot happen while the attempt was waiting
+        raise RuntimeError(f"payment {payment.id} is {payment.status} under a waiting attempt")
+    payment_transition(payment, to_status=PaymentStatus.CONSUMED, reason="chat_started", actor=mitra)
+    ChatRequestNotification.objects.filter(pk=offer.pk).update(status=NotificationStatus.ACCEPTED, responded_at=now)
+    _close_offers(attempt, reason="accepted_elsewhere", except_mitra_id=mitra.id)
+
+    session = selectors.chat_session_get(chat_session_id=attempt.id)
+    deliver(
+        events=[
+            Event(session.customer_id, {"type": "pairing_matched", "chat_session": chat_session_for_customer(session)}),
+            Event(mitra.id, {"type": "session_started", "chat_session": chat_session_for_mitra(session)}),
+        ],
+        pushes=[
+            PushMessage(
+                str(session.customer_id), MATCHED_TITLE, f"{profile.display_name} siap mendengarkanmu.",
+                {"type": "pairing_matched", "chat_session_id": str(session.id)},
+            )
+        ],
+    )
+    after_commit(selectors.availability_refresh)
+    return session
+
+
+@transaction.atomic
+def chat_request_decline(*, mitra: User, chat_session_id) -> None:
+    """Decline an offer. When every offered mitra has declined, the attempt fails at once."""
+    session = ChatSession.objects.select_for_update().filter(id=chat_session_id).first()
+    offer = ChatRequestNotification.objects.filter(chat_session_id=chat_session_id, mitra=mitra).first()
+    if session is None or offer is None:
+        raise NotFoundError("Chat request not found.")
+    if offer.status == NotificationStatus.DECLINED:
+        return
+    if offer.status != NotificationStatus.OFFERED or session.status != ChatStatus.WAITING:
+        raise ConflictError(ErrorCode.REQUEST_UNAVAILABLE, "This request is no longer available.")
+    ChatRequestNotification.objects.filter(pk=offer.pk).update(status=NotificationStatus.DECLINED, responded_at=timezone.now())
+    still_open = ChatRequestNotification.objects.filter(chat_session=session, status=NotificationStatus.OFFERED).exists()
+    if not still_open:
+        payment = payment_lock(payment_id=session.payment_session_id)
+        _fail_attempt(session, payment, cause=CauseTag.ALL_MITRAS_REJECTED)
+
+
+@transaction.atomic
+def mitra_status_set(*, mitra: User, status: str) -> MitraProfile:
+    """Online/offline toggle. Going offline never touches running sessions; it only takes
+    the mitra out of availability at once. Going online offers them every general
+    attempt still waiting (late joiners)."""
+    profile = _lock_mitra(mitra)
+    if profile.status != status:
+        profile.status = status
+        profile.status_changed_at = timezone.now()
+        profile.save(update_fields=["status", "status_changed_at"])
+    if status == MitraStatus.ONLINE:
+        _offer_waiting_attempts(mitra)
+    after_commit(selectors.availability_refresh)
+    return profile
+
+
+def _offer_waiting_attempts(mitra: User) -> None:
+    if selectors.mitra_active_session_count(mitra=mitra) >= config_get("max_customers_per_mitra"):
+        return
+    waiting = list(
+        ChatSession.objects.select_related("customer__customer_profile")
+        .filter(status=ChatStatus.WAITING, request_type=RequestType.GENERAL, deadline_at__gt=timezone.now())
+        .exclude(notifications__mitra=mitra)
+    )
+    for session in waiting:
+        _offer(session, [mitra.id], session.customer.customer_profile.call_name)
+
+
+# --- deadlines --------------------------------------------------------------------------------
+def chat_deadline_fire(*, chat_session_id, now=None) -> bool:
+    """Fire one attempt's deadline if it is still waiting and due. Idempotent: a second
+    call, or a call after an accept won, does nothing. Returns whether it fired."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = (
+            ChatSession.objects.select_for_update()
+            .filter(id=chat_session_id, status=ChatStatus.WAITING, deadline_at__lte=now)
+            .first()
+        )
+        if session is None:
+            return False
+        payment = payment_lock(payment_id=session.payment_session_id)
+        _fail_attempt(session, payment, cause=CauseTag.NO_MITRA_AVAILABLE, closed_reason="timeout")
+        return True
+
+
+def due_deadlines_fire(*, now=None, limit: int = 1000) -> int:
+    """The backstop: fire every waiting attempt already past its deadline, one row per
+    transaction, claimed with ``FOR UPDATE SKIP LOCKED`` so concurrent runs split the work."""
+    fired = 0
+    while fired < limit:
+        with transaction.atomic():
+            due = (
+                ChatSession.objects.select_for_update(skip_locked=True)
+                .filter(status=ChatStatus.WAITING, deadline_at__lte=now or timezone.now())
+                .order_by("deadline_at")
+                .values_list("id", flat=True)
+                .first()
+            )
+            if due is None:
+                break
+            if not chat_deadline_fire(chat_session_id=due, now=now):
+                break
+            fired += 1
+    if fired:
+        logger.warning("backstop fired %d overdue pairing deadline(s)", fired)
+    return fired

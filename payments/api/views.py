@@ -1,0 +1,105 @@
+"""Customer payment endpoints (API.md "Customer"). Thin: validate, call a service."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsCustomer
+from live_settings.selectors import config_get
+from payments import selectors, services
+from payments.idempotency import idempotent
+from payments.models import TierKind
+from payments.representations import PaymentSessionSerializer
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Replays with the same key return the first response; another body with it → 422.",
+)
+
+
+class CustomerApi(APIView):
+    permission_classes = [IsCustomer]
+
+
+class TierSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    amount = serializers.IntegerField()
+    duration_minutes = serializers.IntegerField()
+
+
+class FreeTrialSerializer(serializers.Serializer):
+    eligible = serializers.BooleanField()
+    duration_minutes = serializers.IntegerField()
+
+
+class PricingTiersApi(CustomerApi):
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=TierKind.choices, default=TierKind.SESSION)
+
+    class OutputSerializer(serializers.Serializer):
+        tiers = TierSerializer(many=True)
+        free_trial = FreeTrialSerializer(required=False, help_text="Absent for kind=extension.")
+
+    @extend_schema(parameters=[InputSerializer], responses={200: OutputSerializer})
+    def get(self, request):
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        kind = params.validated_data["kind"]
+        body = {"tiers": TierSerializer(selectors.pricing_tiers_list(kind=kind), many=True).data}
+        if kind == TierKind.SESSION:  # extension pickers never offer the free trial
+            body["free_trial"] = {
+                "eligible": selectors.free_trial_eligible(customer=request.user),
+                "duration_minutes": config_get("free_trial_duration_minutes"),
+            }
+        return Response(body)
+
+
+class PaymentSessionCreateApi(CustomerApi):
+    class InputSerializer(serializers.Serializer):
+        tier_id = serializers.UUIDField(required=False)
+        free_trial = serializers.BooleanField(required=False, default=False)
+        is_free_trial = serializers.BooleanField(required=False, default=False)
+        targeted_mitra_id = serializers.UUIDField(required=False, allow_null=True)
+        is_extension = serializers.BooleanField(required=False, default=False)
+        chat_session_id = serializers.UUIDField(required=False, allow_null=True)
+
+        def validate(self, data):
+            data["free_trial"] = data["free_trial"] or data.pop("is_free_trial")
+            if data["is_extension"] and not data.get("chat_session_id") and not data["free_trial"]:
+                raise serializers.ValidationError({"chat_session_id": ["Required for an extension payment."]})
+            return data
+
+    @extend_schema(request=InputSerializer, responses={201: PaymentSessionSerializer}, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment = services.payment_session_create(customer=request.user, **data.validated_data)
+        return Response(PaymentSessionSerializer(payment).data, status=status.HTTP_201_CREATED)
+
+
+class PaymentSessionDetailApi(CustomerApi):
+    @extend_schema(responses={200: PaymentSessionSerializer})
+    def get(self, request, id):
+        payment = selectors.payment_session_get(customer=request.user, payment_id=id)
+        return Response(PaymentSessionSerializer(payment).data)
+
+
+class PaymentSessionConfirmApi(CustomerApi):
+    @extend_schema(request=None, responses={200: PaymentSessionSerializer}, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request, id):
+        payment = services.payment_session_confirm(customer=request.user, payment_id=id)
+        return Response(PaymentSessionSerializer(payment).data)
+
+
+class PaymentSessionCancelApi(CustomerApi):
+    @extend_schema(request=None, responses={200: PaymentSessionSerializer}, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request, id):
+        payment = services.payment_session_cancel(customer=request.user, payment_id=id)
+        return Response(PaymentSessionSerializer(payment).data)

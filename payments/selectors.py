@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.db.models import Q
+
+from config.errors import NotFoundError
+from live_settings.selectors import config_get
+from payments.models import PaymentSession, PaymentStatus, PricingTier
+
+
+def pricing_tiers_list(*, kind: str) -> list[PricingTier]:
+    return list(PricingTier.objects.filter(kind=kind, is_active=True).order_by("order", "amount"))
+
+
+def free_trial_eligible(*, customer) -> bool:
+    """Enabled, and the customer never had a session consumed nor holds a free trial."""
+    if not config_get("free_trial_enabled"):
+        return False
+    return not PaymentSession.objects.filter(
+        Q(is_extension=False, status=PaymentStatus.CONSUMED)
+        | Q(is_free_trial=True, status__in=[PaymentStatus.PENDING, PaymentStatus.CONFIRMED]),
+        customer=customer,
+    ).exists()
+
+
+def payment_session_get(*, customer, payment_id) -> PaymentSession:
+    """The customer's own payment session; anyone else's is "not found"."""
+    payment = PaymentSession.objects.filter(id=payment_id, customer=customer).first()
+    if payment is None:
+        raise NotFoundError("Payment session not found.")
+    return payment
+

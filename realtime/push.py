@@ -1,0 +1,62 @@
+"""Mobile push (FCM) behind one interface.
+
+``PUSH_BACKEND`` picks the implementation: ``realtime.push.OutboxPushBackend`` records
+each push in ``push_outbox`` (development, tests); ``realtime.push.FcmPushBackend``
+sends through fcm-django to every active device of each recipient, in one batch.
+Payloads carry only what the recipient may see (services build them; see the
+anonymity rule: nothing of a customer but ``call_name`` in a mitra's payload).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    user_id: str
+    title: str
+    body: str
+    data: dict[str, str] = field(default_factory=dict)
+
+
+class PushBackend(Protocol):
+    def send(self, messages: list[PushMessage]) -> None: ...
+
+
+class OutboxPushBackend:
+    def send(self, messages: list[PushMessage]) -> None:
+        from realtime.models import PushOutbox
+
+        PushOutbox.objects.bulk_create(
+            [PushOutbox(user_id=m.user_id, title=m.title, body=m.body, data=m.data) for m in messages]
+        )
+
+
+class FcmPushBackend:
+    """fcm-django: https://fcm-django.readthedocs.io/en/latest/#sending-messages"""
+
+    def send(self, messages: list[PushMessage]) -> None:
+        from fcm_django.models import FCMDevice
+        from firebase_admin.messaging import Message, Notification
+
+        # one batched send (FCM send_each, up to 500 a call) per distinct message, not one per device
+        groups: dict[tuple, list[str]] = {}
+        for m in messages:
+            groups.setdefault((m.title, m.body, tuple(sorted(m.data.items()))), []).append(str(m.user_id))
+        for (title, body, data), user_ids in groups.items():
+            response = FCMDevice.objects.filter(user_id__in=user_ids, active=True).send_message(
+                Message(notification=Notification(title=title, body=body), data={k: str(v) for k, v in data})
+            )
+            logger.info("fcm: %s sent to %d users: %s", title, len(user_ids), response)
+
+
+def get_push_backend() -> PushBackend:
+    return import_string(settings.PUSH_BACKEND)()
