@@ -103,3 +103,136 @@ def _fresh_redis_state():
     live_settings_cache.clear()
     yield
     live_settings_cache.clear()
+
+
+# --- domain fixtures shared by the pairing / payments / realtime tests -------------------
+@pytest.fixture
+def set_config(db, make_operator):
+    """Change runtime settings the way operators do (the service behind PATCH /internal/config)."""
+    from live_settings.services import config_update
+
+    operator = None
+
+    def apply(**values):
+        nonlocal operator
+        operator = operator or make_operator()
+        return config_update(changes=values, actor=operator)
+
+    return apply
+
+
+@pytest.fixture
+def make_tier(db):
+    from payments.models import PricingTier, TierKind
+
+    def make(*, amount: int = 50_000, minutes: int = 30, kind: str = TierKind.SESSION, name: str | None = None):
+        return PricingTier.objects.create(
+            name=name or f"{minutes} menit {next(_counter)}", amount=amount, duration_minutes=minutes, kind=kind
+        )
+
+    return make
+
+
+@pytest.fixture
+def confirmed_payment(make_tier):
+    """A confirmed (charged) session payment of ``customer``, made through the services."""
+    from payments import services as payment_services
+
+    def make(customer, *, amount: int = 50_000, minutes: int = 30, targeted_mitra=None):
+        tier = make_tier(amount=amount, minutes=minutes)
+        payment = payment_services.payment_session_create(
+            customer=customer, tier_id=tier.id, targeted_mitra_id=getattr(targeted_mitra, "id", None)
+        )
+        return payment_services.payment_session_confirm(customer=customer, payment_id=payment.id)
+
+    return make
+
+
+@pytest.fixture
+def online_mitra(make_mitra):
+    """A mitra who has gone online through the service."""
+    from accounts.models import MitraStatus
+    from pairing import services as pairing_services
+
+    def make(**kwargs):
+        mitra = make_mitra(**kwargs)
+        pairing_services.mitra_status_set(mitra=mitra, status=MitraStatus.ONLINE)
+        return mitra
+
+    return make
+
+
+# --- real processes (Celery worker, beat) on the test database ----------------------------
+def database_url_of_this_test() -> str:
+    """The URL of the test database pytest-django created, for child processes.
+    Only meaningful in ``django_db(transaction=True)`` tests (others never commit)."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = quote(s["USER"] or "postgres") + (":" + quote(s["PASSWORD"]) if s["PASSWORD"] else "")
+    if not s["HOST"] or s["HOST"].startswith("/"):
+        return f"postgresql://{auth}@/{s['NAME']}?host={quote(s['HOST'] or '/var/run/postgresql', safe='/')}"
+    return f"postgresql://{auth}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+class CeleryProcess:
+    """A real ``celery -A config worker|beat`` child on the test database and Redis."""
+
+    def __init__(self, kind: str, log_path) -> None:
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        celery = str(Path(sys.executable).parent / "celery")
+        argv = [celery, "-A", "config", kind, "--loglevel", "INFO"]
+        if kind == "worker":
+            argv += ["--pool", "threads", "--concurrency", "4", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        else:
+            argv += ["--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile", "", "--max-interval", "1"]
+        env = {**os.environ, "DATABASE_URL": database_url_of_this_test()}
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            argv, cwd=Path(__file__).resolve().parent, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log_path.read_text():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"celery never logged {text!r}:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        import os
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self._log.close()
+
+
+@pytest.fixture
+def celery_process(tmp_path):
+    """Start real Celery processes: ``celery_process("worker")`` / ``("beat")``; killed at teardown."""
+    started: list[CeleryProcess] = []
+
+    def start(kind: str = "worker") -> CeleryProcess:
+        process = CeleryProcess(kind, tmp_path / f"celery-{kind}-{len(started)}.log")
+        started.append(process)
+        process.wait_for("ready." if kind == "worker" else "beat: Starting...")
+        return process
+
+    yield start
+    for process in started:
+        process.kill()

@@ -157,7 +157,10 @@ CHANNEL_LAYERS = {
         # https://github.com/django/channels_redis#configuration
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis' blocking
+            # BZPOPMIN: every idle socket would die with TimeoutError every 5 s
+            # (https://github.com/django/channels_redis/issues/422). Keep it above that.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
             "prefix": f"{REDIS_PREFIX}:asgi",
             "capacity": 1500,
             "expiry": 30,

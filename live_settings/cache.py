@@ -109,14 +109,16 @@ class LiveSettingsCache:
             backoff = min(backoff * 2, 5.0)
 
     def _listen_once(self) -> None:
+        # socket_timeout well above the get_message wait (redis-py 8 defaults it to 5 s)
         client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=2, socket_keepalive=True, health_check_interval=15
+            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=15, socket_keepalive=True,
+            health_check_interval=10,
         )
         pubsub = client.pubsub()
         try:
             pubsub.subscribe(settings.LIVE_SETTINGS_CHANNEL)
             while True:
-                message = pubsub.get_message(timeout=5.0)
+                message = pubsub.get_message(timeout=1.0)
                 if message is None:
                     continue
                 if message["type"] == "subscribe":

@@ -11,29 +11,19 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.db import connection
 
 from config.redis_client import get_redis
+from conftest import database_url_of_this_test
 from live_settings.models import ConfigEntry
 
 READER = Path(__file__).with_name("config_reader_process.py")
 
 
-def _database_url_of_this_test() -> str:
-    """The URL of the test database pytest-django created, for the child process."""
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "postgres") + (":" + quote(s["PASSWORD"]) if s["PASSWORD"] else "")
-    if not s["HOST"] or s["HOST"].startswith("/"):
-        return f"postgresql://{auth}@/{s['NAME']}?host={quote(s['HOST'] or '/var/run/postgresql', safe='/')}"
-    return f"postgresql://{auth}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 class Reader:
     def __init__(self, key: str, ttl_seconds: float) -> None:
-        env = {**os.environ, "DATABASE_URL": _database_url_of_this_test(), "LIVE_SETTINGS_TTL_SECONDS": str(ttl_seconds)}
+        env = {**os.environ, "DATABASE_URL": database_url_of_this_test(), "LIVE_SETTINGS_TTL_SECONDS": str(ttl_seconds)}
         self.proc = subprocess.Popen(
             [sys.executable, str(READER), key], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )

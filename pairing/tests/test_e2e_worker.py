@@ -1,0 +1,76 @@
+"""End to end with real Celery processes: the blast timeout fires on time through a
+worker, and when the worker's task is lost, the beat backstop fires it anyway."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from config import celery_app
+from config.asgi import application
+from failed_pairings.models import PairingFailure
+from pairing.models import ChatSession
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _wait_for_event(token: str, event_type: str, timeout: float) -> tuple[dict, float]:
+    communicator = WebsocketCommunicator(application, f"/ws/client/?token={token}")
+    connected, _ = await communicator.connect()
+    assert connected
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            event = await communicator.receive_json_from(timeout=max(0.1, deadline - time.monotonic()))
+            if event.get("type") == event_type:
+                return event, time.time()
+    finally:
+        await communicator.disconnect()
+
+
+def _start_waiting_chat(api_client_for, make_customer, confirmed_payment, online_mitra):
+    online_mitra()  # somebody to blast to, who never answers
+    customer = make_customer()
+    client = api_client_for(customer)
+    payment = confirmed_payment(customer)
+    response = client.post("/api/client/chat/start", {"payment_session_id": str(payment.id), "sensitive": False}, format="json")
+    assert response.status_code == 201 and response.json()["status"] == "waiting"
+    return client, response.json()["id"]
+
+
+def test_a_worker_fires_the_blast_timeout_on_time(celery_process, set_config, api_client_for, make_customer, confirmed_payment, online_mitra):
+    celery_process("worker")
+    set_config(pairing_blast_timeout_seconds=3)
+    client, session_id = _start_waiting_chat(api_client_for, make_customer, confirmed_payment, online_mitra)
+    deadline = ChatSession.objects.get(id=session_id).deadline_at.timestamp()
+
+    event, received_at = asyncio.run(_wait_for_event(client.tokens["access"], "pairing_failed", timeout=15))
+
+    assert event == {
+        "type": "pairing_failed", "chat_session_id": session_id, "cause": "no_mitra_available",
+        "message": "Maaf, kami tidak bisa menemukan bestie untuk sesimu. Tim kami akan menghubungimu segera.",
+    }
+    assert deadline <= received_at <= deadline + 1.5, f"fired {received_at - deadline:+.2f} s from the deadline"
+    session = ChatSession.objects.select_related("payment_session").get(id=session_id)
+    assert (session.status, session.payment_session.status) == ("unmatched", "failed_pairing")
+    assert PairingFailure.objects.filter(chat_session_id=session_id, cause_tag="no_mitra_available").count() == 1
+
+
+def test_the_beat_backstop_fires_a_deadline_whose_task_was_lost(celery_process, set_config, api_client_for, make_customer, confirmed_payment, online_mitra):
+    set_config(pairing_blast_timeout_seconds=2)
+    client, session_id = _start_waiting_chat(api_client_for, make_customer, confirmed_payment, online_mitra)
+    # the ETA task is lost, as when the worker holding it dies: nothing is left in the queue
+    celery_app.control.purge()
+    deadline = ChatSession.objects.get(id=session_id).deadline_at.timestamp()
+    celery_process("worker")
+    celery_process("beat")
+
+    event, received_at = asyncio.run(_wait_for_event(client.tokens["access"], "pairing_failed", timeout=20))
+
+    assert event["chat_session_id"] == session_id and event["cause"] == "no_mitra_available"
+    assert received_at <= deadline + 8, f"backstop fired {received_at - deadline:.1f} s after the deadline"
+    assert ChatSession.objects.get(id=session_id).status == "unmatched"
+    assert PairingFailure.objects.filter(chat_session_id=session_id).count() == 1
