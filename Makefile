@@ -25,7 +25,7 @@ test: setup
 	$(PY) -m ops.launch test $(ARGS)
 
 bench: setup
-	$(PY) -m ops.launch test -m bench -p no:timeout $(ARGS)
+	$(PY) -m ops.launch test -m bench --timeout 900 -s $(ARGS)
 
 clean-data:
 	rm -rf .data

@@ -224,7 +224,11 @@ class CeleryProcess:
 
 @pytest.fixture
 def celery_process(tmp_path):
-    """Start real Celery processes: ``celery_process("worker")`` / ``("beat")``; killed at teardown."""
+    """Start real Celery processes: ``celery_process("worker")`` / ``("beat")``; killed at teardown.
+    Messages left in the test queue by earlier tests are purged first."""
+    from config import celery_app
+
+    celery_app.control.purge()
     started: list[CeleryProcess] = []
 
     def start(kind: str = "worker") -> CeleryProcess:

