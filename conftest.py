@@ -88,7 +88,8 @@ def _fast_password_hasher(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_redis_state():
-    """Login counters and cached settings must not leak from one test into the next."""
+    """Redis outlives each test's database: login counters, the availability cache,
+    presence and cached settings must not leak from one test into the next."""
     from django.conf import settings
 
     from config.redis_client import get_redis
@@ -98,8 +99,9 @@ def _fresh_redis_state():
     # otherwise land in the middle of a test and break its query counts
     assert live_settings_cache.wait_until_subscribed(timeout=10), "no config:invalidate subscription"
     client = get_redis()
-    for key in client.scan_iter(f"{settings.REDIS_PREFIX}:login-failures:*"):
-        client.delete(key)
+    for pattern in ("login-failures:*", "availability*", "presence:*"):
+        for key in client.scan_iter(f"{settings.REDIS_PREFIX}:{pattern}"):
+            client.delete(key)
     live_settings_cache.clear()
     yield
     live_settings_cache.clear()
