@@ -44,6 +44,11 @@ class ErrorCode:
     MITRA_OFFLINE = "mitra_offline"
     AT_CAPACITY = "at_capacity"
     TARGETED_UNAVAILABLE = "targeted_unavailable"
+    NO_HISTORY_WITH_MITRA = "no_history_with_mitra"
+    ALREADY_FELL_BACK = "already_fell_back"
+    EARLY_END_DISABLED = "early_end_disabled"
+    # chat
+    GOODBYE_ALREADY_SENT = "goodbye_already_sent"
 
 
 class AppError(Exception):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/", include("accounts.api.urls")),
     path("api/", include("payments.api.urls")),
     path("api/", include("pairing.api.urls")),
+    path("api/", include("chat.api.urls")),
     path("internal/", include("control_center.api.urls")),
     path("admin/", control_center_site.urls),
 ]

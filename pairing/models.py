@@ -53,10 +53,16 @@ class ChatSession(models.Model):
     deadline_at = models.DateTimeField(null=True, blank=True, help_text="While waiting: when the attempt times out.")
     started_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
+    closing_started_at = models.DateTimeField(null=True, blank=True)
     closes_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_by = models.CharField(max_length=16, choices=EndedBy.choices, blank=True, default="", db_default="")
     failure_cause = models.CharField(max_length=32, blank=True, default="", db_default="")
+    # a general blast started from an unmatched returning attempt ("Chat dengan bestie lain")
+    fallback_from = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="fallback",
+        help_text="The returning attempt this blast falls back from; one fallback per attempt.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
     class Meta:
@@ -66,6 +72,8 @@ class ChatSession(models.Model):
             models.Index(fields=["mitra", "status"], name="idx_chat_sessions_mitra_status"),
             models.Index(fields=["customer", "status"], name="idx_chat_sessions_customer"),
             models.Index(fields=["deadline_at"], condition=Q(status="waiting"), name="idx_chat_sessions_waiting_due"),
+            models.Index(fields=["ends_at"], condition=Q(status="active"), name="idx_chat_sessions_active_due"),
+            models.Index(fields=["closes_at"], condition=Q(status="closing"), name="idx_chat_sessions_closing_due"),
         ]
         constraints = [
             # one live attempt or session per payment

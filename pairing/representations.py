@@ -11,6 +11,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
+def iso_datetime(value) -> str | None:
+    """A datetime exactly as the REST responses render it (DRF's ISO 8601)."""
+    return serializers.DateTimeField().to_representation(value) if value is not None else None
+
+
 class MitraBriefSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     display_name = serializers.CharField()

@@ -105,6 +105,11 @@ def sessions_for_mitra(*, mitra, status: str | None = None) -> list[ChatSession]
     return list(qs.order_by("-started_at"))
 
 
+def mitra_occupying_customer_ids(*, mitra) -> list:
+    """The customers of the sessions taking this mitra's capacity slots (one query)."""
+    return list(ChatSession.objects.filter(mitra=mitra, status__in=OCCUPYING_STATUSES).values_list("customer_id", flat=True))
+
+
 def mitra_active_session_count(*, mitra) -> int:
     return ChatSession.objects.filter(mitra=mitra, status__in=OCCUPYING_STATUSES).count()
 
@@ -121,3 +126,12 @@ def sessions_list_for_operators(*, status: str | None = None, limit: int = 500) 
     if status:
         qs = qs.filter(status=status)
     return list(qs.order_by("-created_at")[:limit])
+
+
+def chat_history(*, customer) -> list[ChatSession]:
+    """Completed sessions, newest first, each with its mitra (for "Curhat lagi")."""
+    return list(
+        ChatSession.objects.select_related("mitra__mitra_profile")
+        .filter(customer=customer, status=ChatStatus.COMPLETED)
+        .order_by("-ended_at", "-created_at")
+    )

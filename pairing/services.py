@@ -12,6 +12,7 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import MitraProfile, MitraStatus, User
@@ -19,7 +20,7 @@ from config.errors import ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
 from failed_pairings.models import CauseTag, PairingFailure
 from live_settings.selectors import config_get
-from pairing import selectors
+from pairing import lifecycle, selectors
 from pairing.models import (
     ChatRequestNotification,
     ChatSession,
@@ -44,7 +45,7 @@ MATCHED_TITLE = "Bestie ditemukan"
 
 
 # --- timers -------------------------------------------------------------------------------
-def _schedule_deadline(session: ChatSession) -> None:
+def schedule_deadline(session: ChatSession) -> None:
     """After commit, enqueue the task that fires this attempt's deadline on time.
     The deadline itself is the ``deadline_at`` column; the beat backstop fires it
     if this task is lost."""
@@ -55,7 +56,7 @@ def _schedule_deadline(session: ChatSession) -> None:
 
 
 # --- offers -----------------------------------------------------------------------------------
-def _offer(session: ChatSession, mitra_ids: list, call_name: str) -> None:
+def offer(session: ChatSession, mitra_ids: list, call_name: str) -> None:
     """Offer a waiting attempt to ``mitra_ids``: rows in bulk, events and pushes after commit."""
     ChatRequestNotification.objects.bulk_create(
         [ChatRequestNotification(chat_session=session, mitra_id=mitra_id) for mitra_id in mitra_ids],
@@ -72,7 +73,7 @@ def _offer(session: ChatSession, mitra_ids: list, call_name: str) -> None:
     )
 
 
-def _close_offers(session: ChatSession, *, reason: str, except_mitra_id=None) -> list:
+def close_offers(session: ChatSession, *, reason: str, except_mitra_id=None) -> list:
     """Close every still-open offer of ``session``; tell those mitras why."""
     open_offers = ChatRequestNotification.objects.filter(chat_session=session, status=NotificationStatus.OFFERED)
     if except_mitra_id is not None:
@@ -116,7 +117,7 @@ def _fail_attempt(
         payment_session=payment,
         chat_session=session,
     )
-    _close_offers(session, reason=closed_reason)
+    close_offers(session, reason=closed_reason)
     if notify_customer:
         deliver(
             events=[
@@ -136,7 +137,7 @@ def _fail_attempt(
 
 
 # --- customer commands ------------------------------------------------------------------------------
-def _usable_payment(*, customer: User, payment_id) -> PaymentSession:
+def usable_payment(*, customer: User, payment_id) -> PaymentSession:
     payment = payment_lock(payment_id=payment_id, customer=customer)
     if payment.is_extension:
         raise ConflictError(ErrorCode.PAYMENT_NOT_USABLE, "An extension payment cannot start a chat.")
@@ -149,13 +150,15 @@ def _usable_payment(*, customer: User, payment_id) -> PaymentSession:
     return payment
 
 
-def _blast(*, customer: User, payment: PaymentSession, sensitive: bool) -> ChatSession:
+def blast(*, customer: User, payment: PaymentSession, sensitive: bool, fallback_from: ChatSession | None = None) -> ChatSession:
+    """Offer a general attempt to every available mitra. Call holding the payment lock."""
     now = timezone.now()
     session = ChatSession.objects.create(
         customer=customer,
         payment_session=payment,
         request_type=RequestType.GENERAL,
         sensitive=sensitive,
+        fallback_from=fallback_from,
         duration_minutes=payment.duration_minutes,
         deadline_at=now + timedelta(seconds=config_get("pairing_blast_timeout_seconds")),
     )
@@ -165,8 +168,8 @@ def _blast(*, customer: User, payment: PaymentSession, sensitive: bool) -> ChatS
         _fail_attempt(session, payment, cause=CauseTag.NO_MITRA_AVAILABLE)
         return session
     session = ChatSession.objects.select_related("customer__customer_profile").get(pk=session.pk)
-    _offer(session, mitra_ids, session.customer.customer_profile.call_name)
-    _schedule_deadline(session)
+    offer(session, mitra_ids, session.customer.customer_profile.call_name)
+    schedule_deadline(session)
     return session
 
 
@@ -174,8 +177,8 @@ def _blast(*, customer: User, payment: PaymentSession, sensitive: bool) -> ChatS
 def chat_start(*, customer: User, payment_id, sensitive: bool) -> ChatSession:
     """Start a general blast on a confirmed payment. With nobody available it fails at once
     (the attempt comes back ``unmatched`` and the customer gets ``pairing_failed``)."""
-    payment = _usable_payment(customer=customer, payment_id=payment_id)
-    return _blast(customer=customer, payment=payment, sensitive=sensitive)
+    payment = usable_payment(customer=customer, payment_id=payment_id)
+    return blast(customer=customer, payment=payment, sensitive=sensitive)
 
 
 @transaction.atomic
@@ -223,12 +226,15 @@ def chat_request_accept(*, mitra: User, chat_session_id) -> ChatSession:
         raise ConflictError(ErrorCode.REQUEST_UNAVAILABLE, "This request is no longer available.")
     if profile.status != MitraStatus.ONLINE:
         raise ConflictError(ErrorCode.MITRA_OFFLINE, "Go online to accept requests.")
+    attempt = offer.chat_session
     capacity = config_get("max_customers_per_mitra")
-    if selectors.mitra_active_session_count(mitra=mitra) >= capacity:
+    occupying = selectors.mitra_occupying_customer_ids(mitra=mitra)
+    # returning chat carve-out: at capacity only because of this same customer still fits
+    carve_out = attempt.request_type == RequestType.RETURNING and attempt.customer_id in occupying
+    if len(occupying) >= capacity and not carve_out:
         raise ConflictError(ErrorCode.AT_CAPACITY, f"You already have {capacity} active session(s).")
 
     now = timezone.now()
-    attempt = offer.chat_session
     won = ChatSession.objects.filter(id=attempt.id, status=ChatStatus.WAITING, deadline_at__gt=now).update(
         status=ChatStatus.ACTIVE,
         mitra=mitra,
@@ -244,7 +250,7 @@ def chat_request_accept(*, mitra: User, chat_session_id) -> ChatSession:
         raise RuntimeError(f"payment {payment.id} is {payment.status} under a waiting attempt")
     payment_transition(payment, to_status=PaymentStatus.CONSUMED, reason="chat_started", actor=mitra)
     ChatRequestNotification.objects.filter(pk=offer.pk).update(status=NotificationStatus.ACCEPTED, responded_at=now)
-    _close_offers(attempt, reason="accepted_elsewhere", except_mitra_id=mitra.id)
+    close_offers(attempt, reason="accepted_elsewhere", except_mitra_id=mitra.id)
 
     session = selectors.chat_session_get(chat_session_id=attempt.id)
     deliver(
@@ -259,6 +265,7 @@ def chat_request_accept(*, mitra: User, chat_session_id) -> ChatSession:
             )
         ],
     )
+    lifecycle.schedule_timer(session.id, session.ends_at)
     after_commit(selectors.availability_refresh)
     return session
 
@@ -275,6 +282,11 @@ def chat_request_decline(*, mitra: User, chat_session_id) -> None:
     if offer.status != NotificationStatus.OFFERED or session.status != ChatStatus.WAITING:
         raise ConflictError(ErrorCode.REQUEST_UNAVAILABLE, "This request is no longer available.")
     ChatRequestNotification.objects.filter(pk=offer.pk).update(status=NotificationStatus.DECLINED, responded_at=timezone.now())
+    if session.request_type == RequestType.RETURNING:
+        from pairing.returning import returning_attempt_fail
+
+        returning_attempt_fail(session, cause=CauseTag.TARGETED_MITRA_REJECTED, closed_reason=None)
+        return
     still_open = ChatRequestNotification.objects.filter(chat_session=session, status=NotificationStatus.OFFERED).exists()
     if not still_open:
         payment = payment_lock(payment_id=session.payment_session_id)
@@ -306,7 +318,7 @@ def _offer_waiting_attempts(mitra: User) -> None:
         .exclude(notifications__mitra=mitra)
     )
     for session in waiting:
-        _offer(session, [mitra.id], session.customer.customer_profile.call_name)
+        offer(session, [mitra.id], session.customer.customer_profile.call_name)
 
 
 # --- deadlines --------------------------------------------------------------------------------
@@ -322,29 +334,49 @@ def chat_deadline_fire(*, chat_session_id, now=None) -> bool:
         )
         if session is None:
             return False
+        if session.request_type == RequestType.RETURNING:
+            from pairing.returning import returning_attempt_fail
+
+            # the server auto-rejects for the targeted mitra who did not answer
+            returning_attempt_fail(session, cause=CauseTag.TARGETED_MITRA_TIMEOUT, closed_reason="timeout")
+            return True
         payment = payment_lock(payment_id=session.payment_session_id)
         _fail_attempt(session, payment, cause=CauseTag.NO_MITRA_AVAILABLE, closed_reason="timeout")
         return True
 
 
+def chat_timer_fire(*, chat_session_id, now=None) -> bool:
+    """Fire whichever deadline of this session is due: the pairing window while waiting,
+    ``ends_at`` while active, ``closes_at`` while closing. Idempotent."""
+    status = ChatSession.objects.filter(id=chat_session_id).values_list("status", flat=True).first()
+    if status == ChatStatus.WAITING:
+        return chat_deadline_fire(chat_session_id=chat_session_id, now=now)
+    if status in (ChatStatus.ACTIVE, ChatStatus.CLOSING):
+        return lifecycle.session_timer_fire(chat_session_id=chat_session_id, now=now)
+    return False
+
+
 def due_deadlines_fire(*, now=None, limit: int = 1000) -> int:
-    """The backstop: fire every waiting attempt already past its deadline, one row per
-    transaction, claimed with ``FOR UPDATE SKIP LOCKED`` so concurrent runs split the work."""
+    """The backstop: fire every deadline already past (pairing windows, session ends,
+    goodbye phases), one row per transaction, claimed with ``FOR UPDATE SKIP LOCKED`` so
+    concurrent runs split the work instead of queueing behind each other."""
+    due_filter = (
+        Q(status=ChatStatus.WAITING, deadline_at__lte=now or timezone.now())
+        | Q(status=ChatStatus.ACTIVE, ends_at__lte=now or timezone.now())
+        | Q(status=ChatStatus.CLOSING, closes_at__lte=now or timezone.now())
+    )
     fired = 0
     while fired < limit:
         with transaction.atomic():
             due = (
                 ChatSession.objects.select_for_update(skip_locked=True)
-                .filter(status=ChatStatus.WAITING, deadline_at__lte=now or timezone.now())
-                .order_by("deadline_at")
+                .filter(due_filter)
                 .values_list("id", flat=True)
                 .first()
             )
-            if due is None:
-                break
-            if not chat_deadline_fire(chat_session_id=due, now=now):
+            if due is None or not chat_timer_fire(chat_session_id=due, now=now):
                 break
             fired += 1
     if fired:
-        logger.warning("backstop fired %d overdue pairing deadline(s)", fired)
+        logger.warning("backstop fired %d overdue deadline(s)", fired)
     return fired

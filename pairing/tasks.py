@@ -7,8 +7,9 @@ from pairing import services
 
 @shared_task(ignore_result=True)
 def fire_chat_deadline(chat_session_id: str) -> bool:
-    """Enqueued after commit with ``eta`` = the attempt's ``deadline_at``."""
-    return services.chat_deadline_fire(chat_session_id=chat_session_id)
+    """Enqueued after commit with ``eta`` = the session's next deadline (pairing window,
+    ``ends_at`` or ``closes_at``)."""
+    return services.chat_timer_fire(chat_session_id=chat_session_id)
 
 
 @shared_task(ignore_result=True)

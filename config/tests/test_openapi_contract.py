@@ -19,21 +19,12 @@ API_MD_CANDIDATES = [
 ]
 ROW = re.compile(r"^\|\s*(GET|POST|PUT|PATCH|DELETE)\s*\|\s*`([^`]+)`", re.MULTILINE)
 
-# Paths of API.md whose issue has not landed yet (issues 4-6). Remove as they land.
+# Paths of API.md whose issue has not landed yet (issues 5-6). Remove as they land.
 NOT_BUILT_YET = {
-    ("POST", "/api/client/chat/returning"),
-    ("POST", "/api/client/chat/{id}/fallback-to-blast"),
-    ("GET", "/api/client/chat/history"),
-    ("POST", "/api/client/chat/{id}/end"),
     ("POST", "/api/client/chat/{id}/extensions"),
     ("GET", "/api/client/extensions/{id}"),
-    ("POST", "/api/mitra/chat/{id}/end"),
     ("POST", "/api/mitra/extensions/{id}/approve"),
     ("POST", "/api/mitra/extensions/{id}/decline"),
-    ("GET", "/api/chat/{id}/messages"),
-    ("POST", "/api/chat/{id}/messages"),
-    ("POST", "/api/chat/{id}/messages/delivered"),
-    ("POST", "/api/chat/{id}/messages/read"),
     ("POST", "/internal/failed-pairings/{id}/action"),
 }
 # Served by plain Django views outside the DRF schema by design.

@@ -5,7 +5,12 @@ from pairing.api import views
 urlpatterns = [
     path("client/mitra-availability", views.AvailabilityApi.as_view(), name="mitra-availability"),
     path("client/chat/start", views.ChatStartApi.as_view(), name="chat-start"),
+    path("client/chat/returning", views.ChatReturningApi.as_view(), name="chat-returning"),
+    path("client/chat/history", views.ChatHistoryApi.as_view(), name="chat-history"),
     path("client/chat/<uuid:id>", views.ChatDetailApi.as_view(), name="chat-detail"),
+    path("client/chat/<uuid:id>/fallback-to-blast", views.ChatFallbackApi.as_view(), name="chat-fallback"),
+    path("client/chat/<uuid:id>/end", views.ChatEndApi.as_view(), name="chat-end"),
+    path("mitra/chat/<uuid:id>/end", views.MitraChatEndApi.as_view(), name="mitra-chat-end"),
     path("client/chat/<uuid:id>/cancel", views.ChatCancelApi.as_view(), name="chat-cancel"),
     path("mitra/status", views.MitraStatusApi.as_view(), name="mitra-status"),
     path("mitra/status/online", views.MitraOnlineApi.as_view(), name="mitra-online"),

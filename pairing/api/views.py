@@ -12,8 +12,9 @@ from rest_framework_simplejwt.authentication import JWTStatelessUserAuthenticati
 from accounts.models import MitraStatus
 from accounts.permissions import IsCustomer, IsMitra
 from live_settings.selectors import config_get
-from pairing import selectors, services
-from pairing.models import ChatStatus
+from config.errors import ErrorCode
+from pairing import lifecycle, returning, selectors, services
+from pairing.models import ChatStatus, EndedBy
 from pairing.representations import (
     ChatRequestSerializer,
     ChatSessionSerializer,
@@ -23,6 +24,9 @@ from pairing.representations import (
 from payments.api.views import IDEMPOTENCY_HEADER
 from payments.idempotency import idempotent
 from realtime.presence import is_connected
+
+
+TARGETED_UNAVAILABLE_TEXT = "Bestie sedang tidak online"
 
 
 class CustomerApi(APIView):
@@ -73,6 +77,78 @@ class ChatCancelApi(CustomerApi):
     @idempotent
     def post(self, request, id):
         services.chat_cancel(customer=request.user, chat_session_id=id)
+        session = selectors.chat_session_for_customer_get(customer=request.user, chat_session_id=id)
+        return Response(chat_session_for_customer(session))
+
+
+class ChatReturningApi(CustomerApi):
+    """"Curhat lagi": offer a paid chat to one mitra the customer talked with before."""
+
+    class InputSerializer(serializers.Serializer):
+        payment_session_id = serializers.UUIDField()
+        mitra_id = serializers.UUIDField()
+        sensitive = serializers.BooleanField(default=False)
+
+    class OutputSerializer(ChatSessionSerializer):
+        confirmation_timeout_seconds = serializers.IntegerField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            409: inline_serializer(
+                "TargetedUnavailable",
+                {"code": serializers.CharField(), "detail": serializers.CharField(), "cause": serializers.CharField()},
+            ),
+        },
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    @idempotent
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = returning.chat_returning_start(
+            customer=request.user, payment_id=data.validated_data["payment_session_id"],
+            mitra_id=data.validated_data["mitra_id"], sensitive=data.validated_data["sensitive"],
+        )
+        if outcome.unavailable_cause is not None:
+            # the failure row is committed with this answer; the payment stays confirmed
+            return Response(
+                {"code": ErrorCode.TARGETED_UNAVAILABLE, "detail": TARGETED_UNAVAILABLE_TEXT, "cause": outcome.unavailable_cause},
+                status=status.HTTP_409_CONFLICT,
+            )
+        session = selectors.chat_session_get(chat_session_id=outcome.session.id)
+        timeout = round((session.deadline_at - session.created_at).total_seconds())
+        return Response({**chat_session_for_customer(session), "confirmation_timeout_seconds": timeout}, status=status.HTTP_201_CREATED)
+
+
+class ChatFallbackApi(CustomerApi):
+    """"Chat dengan bestie lain": a general blast on the same payment, no second charge."""
+
+    @extend_schema(request=None, responses={201: ChatStartApi.OutputSerializer}, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request, id):
+        session = returning.chat_fallback_to_blast(customer=request.user, chat_session_id=id)
+        session = selectors.chat_session_get(chat_session_id=session.id)
+        body = {**chat_session_for_customer(session), "blast_timeout_seconds": config_get("pairing_blast_timeout_seconds")}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ChatHistoryApi(CustomerApi):
+    class OutputSerializer(ChatSessionSerializer):
+        can_return = serializers.BooleanField()
+
+    @extend_schema(responses={200: inline_serializer("ChatHistory", {"results": OutputSerializer(many=True)})})
+    def get(self, request):
+        sessions = selectors.chat_history(customer=request.user)
+        return Response({"results": [{**chat_session_for_customer(s), "can_return": True} for s in sessions]})
+
+
+class ChatEndApi(CustomerApi):
+    @extend_schema(request=None, responses={200: ChatSessionSerializer}, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request, id):
+        lifecycle.chat_end(user=request.user, chat_session_id=id, ended_by=EndedBy.CUSTOMER)
         session = selectors.chat_session_for_customer_get(customer=request.user, chat_session_id=id)
         return Response(chat_session_for_customer(session))
 
@@ -148,6 +224,14 @@ class ChatRequestDeclineApi(MitraApi):
     def post(self, request, id):
         services.chat_request_decline(mitra=request.user, chat_session_id=id)
         return Response({"request_id": str(id), "declined": True})
+
+
+class MitraChatEndApi(MitraApi):
+    @extend_schema(request=None, responses={200: MitraChatSessionSerializer}, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request, id):
+        lifecycle.chat_end(user=request.user, chat_session_id=id, ended_by=EndedBy.MITRA)
+        return Response(MitraChatSessionSerializer(selectors.chat_session_get(chat_session_id=id)).data)
 
 
 class MitraSessionListApi(MitraApi):

@@ -1,0 +1,105 @@
+"""The session lifecycle (SPEC §5.4): ``active`` until ``ends_at`` → ``closing`` for
+``closing_goodbye_seconds`` → ``completed``; early end by customer, mitra or operator.
+
+Every deadline is a column (``ends_at``, ``closes_at``); a task enqueued after commit
+fires it on time and the beat backstop fires any that were missed. Handlers re-read
+the row under its lock and act only if it is still due, so they are idempotent.
+A mitra going offline never touches any of this.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
+from config.on_commit import after_commit
+from live_settings.selectors import config_get
+from pairing.models import ChatSession, ChatStatus, EndedBy
+from pairing.representations import iso_datetime
+from realtime.delivery import Event, deliver
+from realtime.push import PushMessage
+
+SESSION_CLOSING_TITLE = "Sesi akan berakhir"
+SESSION_CLOSING_TEXT = "Waktu curhatmu hampir habis. Sampaikan salam penutupmu."
+
+
+def schedule_timer(session_id, eta) -> None:
+    """After commit, enqueue the task that fires this session's next deadline at ``eta``."""
+    from pairing.tasks import fire_chat_deadline
+
+    session_id = str(session_id)
+    after_commit(lambda: fire_chat_deadline.apply_async(args=[session_id], eta=eta))
+
+
+def _both(session: ChatSession) -> list:
+    return [session.customer_id, session.mitra_id]
+
+
+def _complete(session: ChatSession, *, ended_by: str, now) -> None:
+    """Call holding the session's row lock, with the session active or closing."""
+    from pairing.selectors import availability_refresh
+
+    session.status = ChatStatus.COMPLETED
+    session.ended_at = now
+    session.ended_by = ended_by
+    session.save(update_fields=["status", "ended_at", "ended_by"])
+    payload = {"type": "session_completed", "chat_session_id": str(session.id), "ended_by": ended_by}
+    deliver(events=[Event(user_id, payload) for user_id in _both(session)])
+    after_commit(availability_refresh)
+
+
+def _begin_closing(session: ChatSession, *, now) -> None:
+    goodbye_seconds = config_get("closing_goodbye_seconds")
+    if goodbye_seconds == 0:
+        _complete(session, ended_by=EndedBy.TIMER, now=now)
+        return
+    session.status = ChatStatus.CLOSING
+    session.closing_started_at = now
+    session.closes_at = now + timedelta(seconds=goodbye_seconds)
+    session.save(update_fields=["status", "closing_started_at", "closes_at"])
+    payload = {"type": "session_closing", "chat_session_id": str(session.id), "closes_at": iso_datetime(session.closes_at)}
+    data = {"type": "session_closing", "chat_session_id": str(session.id)}
+    deliver(
+        events=[Event(user_id, payload) for user_id in _both(session)],
+        pushes=[PushMessage(str(user_id), SESSION_CLOSING_TITLE, SESSION_CLOSING_TEXT, data) for user_id in _both(session)],
+    )
+    schedule_timer(session.id, session.closes_at)
+
+
+def session_timer_fire(*, chat_session_id, now=None) -> bool:
+    """Fire whichever of ``ends_at`` / ``closes_at`` is due. Returns whether it did."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = ChatSession.objects.select_for_update().filter(id=chat_session_id).first()
+        if session is None:
+            return False
+        if session.status == ChatStatus.ACTIVE and session.ends_at <= now:
+            _begin_closing(session, now=now)
+            return True
+        if session.status == ChatStatus.CLOSING and session.closes_at <= now:
+            _complete(session, ended_by=EndedBy.TIMER, now=now)
+            return True
+        return False
+
+
+@transaction.atomic
+def chat_end(*, user, chat_session_id, ended_by: str) -> ChatSession:
+    """End a session early. Customers and mitras only when their ``early_end_*`` key allows
+    (403 otherwise); operators always. Ending an ended session returns it unchanged."""
+    session = ChatSession.objects.select_for_update().filter(id=chat_session_id).first()
+    owner_id = {EndedBy.CUSTOMER: getattr(session, "customer_id", None), EndedBy.MITRA: getattr(session, "mitra_id", None)}
+    if session is None or (ended_by in owner_id and owner_id[ended_by] != user.id):
+        raise NotFoundError("Chat session not found.")
+    if ended_by == EndedBy.CUSTOMER and not config_get("early_end_customer_enabled"):
+        raise AppError(ErrorCode.EARLY_END_DISABLED, "Ending a session early is not available.", status=403)
+    if ended_by == EndedBy.MITRA and not config_get("early_end_mitra_enabled"):
+        raise AppError(ErrorCode.EARLY_END_DISABLED, "Ending a session early is not available.", status=403)
+    if session.status == ChatStatus.COMPLETED:
+        return session
+    if session.status not in (ChatStatus.ACTIVE, ChatStatus.CLOSING):
+        raise ConflictError(ErrorCode.SESSION_NOT_ACTIVE, "Only a running session can be ended.")
+    _complete(session, ended_by=ended_by, now=timezone.now())
+    return session
