@@ -47,6 +47,9 @@ class ErrorCode:
     NO_HISTORY_WITH_MITRA = "no_history_with_mitra"
     ALREADY_FELL_BACK = "already_fell_back"
     EARLY_END_DISABLED = "early_end_disabled"
+    # extensions
+    EXTENSION_PENDING = "extension_pending"
+    EXTENSION_RESOLVED = "extension_resolved"
     # chat
     GOODBYE_ALREADY_SENT = "goodbye_already_sent"
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/", include("payments.api.urls")),
     path("api/", include("pairing.api.urls")),
     path("api/", include("chat.api.urls")),
+    path("api/", include("extensions.api.urls")),
     path("internal/", include("control_center.api.urls")),
     path("admin/", control_center_site.urls),
 ]

@@ -19,6 +19,7 @@ from config.on_commit import after_commit
 from live_settings.selectors import config_get
 from pairing.models import ChatSession, ChatStatus, EndedBy
 from pairing.representations import iso_datetime
+from pairing.timers import end_is_held
 from realtime.delivery import Event, deliver
 from realtime.push import PushMessage
 
@@ -77,6 +78,8 @@ def session_timer_fire(*, chat_session_id, now=None) -> bool:
         if session is None:
             return False
         if session.status == ChatStatus.ACTIVE and session.ends_at <= now:
+            if end_is_held(session.id):
+                return False  # an extension's outcome decides first and re-arms this timer
             _begin_closing(session, now=now)
             return True
         if session.status == ChatStatus.CLOSING and session.closes_at <= now:

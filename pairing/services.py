@@ -21,6 +21,7 @@ from config.on_commit import after_commit
 from failed_pairings.models import CauseTag, PairingFailure
 from live_settings.selectors import config_get
 from pairing import lifecycle, selectors
+from pairing.timers import registered_backstops
 from pairing.models import (
     ChatRequestNotification,
     ChatSession,
@@ -365,18 +366,23 @@ def due_deadlines_fire(*, now=None, limit: int = 1000) -> int:
         | Q(status=ChatStatus.ACTIVE, ends_at__lte=now or timezone.now())
         | Q(status=ChatStatus.CLOSING, closes_at__lte=now or timezone.now())
     )
-    fired = 0
+    # other apps' deadlines first: an extension's outcome decides when its session closes
+    fired, held = sum(fire_due(now=now) for fire_due in registered_backstops()), []
     while fired < limit:
         with transaction.atomic():
             due = (
                 ChatSession.objects.select_for_update(skip_locked=True)
                 .filter(due_filter)
+                .exclude(id__in=held)
                 .values_list("id", flat=True)
                 .first()
             )
-            if due is None or not chat_timer_fire(chat_session_id=due, now=now):
+            if due is None:
                 break
-            fired += 1
+            if chat_timer_fire(chat_session_id=due, now=now):
+                fired += 1
+            else:
+                held.append(due)  # e.g. waiting for an extension's answer
     if fired:
         logger.warning("backstop fired %d overdue deadline(s)", fired)
     return fired

@@ -130,7 +130,8 @@ def payment_session_confirm(*, customer: User, payment_id) -> PaymentSession:
         return payment
     if payment.status != PaymentStatus.PENDING:
         raise ConflictError(
-            ErrorCode.PAYMENT_STATE_CONFLICT, f"A {payment.status} payment cannot be confirmed.", status=payment.status
+            ErrorCode.PAYMENT_STATE_CONFLICT, f"A {payment.status} payment cannot be confirmed.",
+            payment_status=payment.status,  # not ``status``: that keyword is AppError's HTTP status
         )
     if payment.expires_at <= timezone.now():
         raise ConflictError(ErrorCode.PAYMENT_EXPIRED, "This payment session has expired. Start a new one.")
@@ -161,6 +162,9 @@ WITH stale AS (
       AND NOT EXISTS (
           SELECT 1 FROM chat_sessions c
           WHERE c.payment_session_id = p.id AND c.status IN ('waiting', 'active', 'closing')
+      )
+      AND NOT EXISTS (
+          SELECT 1 FROM extensions e WHERE e.payment_session_id = p.id AND e.status = 'pending'
       )
     FOR UPDATE OF p SKIP LOCKED
 )

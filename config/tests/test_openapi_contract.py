@@ -19,12 +19,8 @@ API_MD_CANDIDATES = [
 ]
 ROW = re.compile(r"^\|\s*(GET|POST|PUT|PATCH|DELETE)\s*\|\s*`([^`]+)`", re.MULTILINE)
 
-# Paths of API.md whose issue has not landed yet (issues 5-6). Remove as they land.
+# Paths of API.md whose issue has not landed yet (issue 6). Remove as they land.
 NOT_BUILT_YET = {
-    ("POST", "/api/client/chat/{id}/extensions"),
-    ("GET", "/api/client/extensions/{id}"),
-    ("POST", "/api/mitra/extensions/{id}/approve"),
-    ("POST", "/api/mitra/extensions/{id}/decline"),
     ("POST", "/internal/failed-pairings/{id}/action"),
 }
 # Served by plain Django views outside the DRF schema by design.

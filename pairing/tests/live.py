@@ -1,0 +1,97 @@
+"""Driving pairing as the apps do, in ``django_db(transaction=True)`` tests: websockets
+opened on ``config.asgi.application`` over the real Redis channel layer, API calls
+made from other threads (each with its own database connection, closed at the end),
+and real races released together by a barrier.
+
+Sync work cannot run on the event loop's thread (``deliver`` uses ``async_to_sync``),
+so a scenario is one ``asyncio.run(...)`` whose sync steps go through ``off_loop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any, Callable
+
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+
+from config.asgi import application
+
+MITRA_WS = "/ws/mitra/"
+CLIENT_WS = "/ws/client/"
+
+
+def _closing_connections(fn: Callable[[], Any]) -> Callable[[], Any]:
+    def run():
+        try:
+            return fn()
+        finally:
+            connections.close_all()
+
+    return run
+
+
+async def off_loop(fn: Callable[[], Any]) -> Any:
+    """Run sync ``fn`` (an API call, a service) on another thread and return its result."""
+    return await asyncio.to_thread(_closing_connections(fn))
+
+
+def race(calls: list[Callable[[], Any]], *, timeout: float = 60) -> list[Any]:
+    """Start every call on its own thread, release them at once, return results in
+    order (an exception is returned in place of its result)."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def work(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            results[index] = call()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(i, call), daemon=True) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a racer hung"
+    return results
+
+
+async def open_socket(path: str, access: str) -> WebsocketCommunicator:
+    socket = WebsocketCommunicator(application, f"{path}?token={access}")
+    connected, code = await socket.connect()
+    assert connected, code
+    return socket
+
+
+async def open_sockets(path: str, accesses: list[str]) -> list[WebsocketCommunicator]:
+    return list(await asyncio.gather(*(open_socket(path, access) for access in accesses)))
+
+
+async def close_sockets(sockets: list[WebsocketCommunicator]) -> None:
+    await asyncio.gather(*(socket.disconnect() for socket in sockets))
+
+
+async def received(socket: WebsocketCommunicator, *, timeout: float = 1, quiet: float = 0.2) -> list[dict]:
+    """Every event ``socket`` gets until it has been quiet for ``quiet`` seconds (the
+    first one may take up to ``timeout``). The socket stays usable afterwards."""
+    events = []
+    wait = timeout
+    while not await socket.receive_nothing(timeout=wait, interval=0.01):
+        events.append(await socket.receive_json_from())
+        wait = quiet
+    return events
+
+
+async def received_by_all(sockets: list[WebsocketCommunicator], **kwargs) -> list[list[dict]]:
+    return list(await asyncio.gather(*(received(socket, **kwargs) for socket in sockets)))
+
+
+def as_text(payload: Any) -> str:
+    """A payload as the device would get it on the wire (for "appears nowhere" checks)."""
+    return json.dumps(payload, default=str, sort_keys=True)
