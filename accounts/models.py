@@ -99,6 +99,8 @@ class CustomerProfile(models.Model):
 
     class Meta:
         db_table = "customer_profiles"
+        verbose_name = "user"
+        verbose_name_plural = "Users"
 
     def __str__(self) -> str:
         return self.call_name

@@ -50,6 +50,9 @@ class ErrorCode:
     # extensions
     EXTENSION_PENDING = "extension_pending"
     EXTENSION_RESOLVED = "extension_resolved"
+    # failed pairings
+    ALREADY_ACTIONED = "already_actioned"
+    MONEY_ACTION_NOT_ALLOWED = "money_action_not_allowed"
     # chat
     GOODBYE_ALREADY_SENT = "goodbye_already_sent"
 

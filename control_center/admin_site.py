@@ -1,66 +1,78 @@
-"""The control center: a customized Django admin site for operators (staff only)."""
+"""The control center: a customized Django admin site for operators (staff only).
+
+Sidebar, in this order: Dashboard, Mitra, Sesi, Failed Pairings, Users, Settings.
+Pages are thin: they read through selectors and write through the same domain
+services as ``/internal/`` (so every rule is enforced by the server, not the page).
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.urls import path, reverse
+from django import forms
 
-from accounts.models import CustomerProfile, MitraProfile, User
-from live_settings.models import ConfigChange
+
+class ControlCenterLoginForm(AdminAuthenticationForm):
+    username = forms.CharField(label="Email or phone", max_length=254, widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}))
 
 
 class ControlCenterSite(admin.AdminSite):
     site_header = "Curhat Control Center"
     site_title = "Curhat Control Center"
     index_title = "Dashboard"
+    login_form = ControlCenterLoginForm
+    enable_nav_sidebar = True
 
     def has_permission(self, request) -> bool:
         user = request.user
         return bool(user.is_active and user.is_staff and getattr(user, "is_operator", False))
 
+    # -- navigation ---------------------------------------------------------------
+    def nav_items(self, request) -> list[dict]:
+        items = [
+            ("Dashboard", reverse("control_center:index")),
+            ("Mitra", reverse("control_center:cc-mitras")),
+            ("Sesi", reverse("control_center:pairing_chatsession_changelist")),
+            ("Failed Pairings", reverse("control_center:cc-failed-pairings")),
+            ("Users", reverse("control_center:accounts_customerprofile_changelist")),
+            ("Settings", reverse("control_center:cc-settings")),
+        ]
+        current = request.path
+        active = max((url for _, url in items if current.startswith(url) and url != reverse("control_center:index")), key=len, default=None)
+        if active is None and current == reverse("control_center:index"):
+            active = current
+        return [{"label": label, "url": url, "active": url == active} for label, url in items]
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        context["cc_nav"] = self.nav_items(request) if self.has_permission(request) else []
+        return context
+
+    # -- pages --------------------------------------------------------------------------
+    def get_urls(self):
+        from control_center import views
+
+        custom = [
+            path("mitras/", self.admin_view(views.MitraDashboardView.as_view(site=self)), name="cc-mitras"),
+            path("mitras/live.json", self.admin_view(views.mitra_dashboard_data), name="cc-mitras-data"),
+            path("failed-pairings/", self.admin_view(views.FailedPairingsView.as_view(site=self)), name="cc-failed-pairings"),
+            path(
+                "failed-pairings/<uuid:failure_id>/action",
+                self.admin_view(views.FailedPairingActionView.as_view(site=self)),
+                name="cc-failed-pairing-action",
+            ),
+            path("settings/", self.admin_view(views.SettingsView.as_view(site=self)), name="cc-settings"),
+        ]
+        return custom + super().get_urls()
+
+    def index(self, request, extra_context=None):
+        from control_center import views
+
+        return views.DashboardView.as_view(site=self)(request)
+
 
 control_center_site = ControlCenterSite(name="control_center")
 
-
-@admin.register(User, site=control_center_site)
-class UserAdmin(admin.ModelAdmin):
-    list_display = ("email", "phone", "role", "is_active", "date_joined")
-    list_filter = ("role", "is_active")
-    search_fields = ("email", "phone")
-    fields = ("email", "phone", "role", "is_active", "is_staff", "date_joined", "last_login")
-    readonly_fields = ("role", "is_staff", "date_joined", "last_login")
-
-    def has_add_permission(self, request) -> bool:
-        return False  # customers sign up in the app; mitras are made through the mitra form
-
-
-@admin.register(MitraProfile, site=control_center_site)
-class MitraAdmin(admin.ModelAdmin):
-    list_display = ("display_name", "status", "status_changed_at")
-    list_filter = ("status",)
-    search_fields = ("display_name",)
-    readonly_fields = ("status", "status_changed_at", "created_at")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-
-@admin.register(CustomerProfile, site=control_center_site)
-class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("call_name", "user", "created_at")
-    search_fields = ("call_name", "user__email", "user__phone")
-    readonly_fields = ("user", "created_at")
-
-
-@admin.register(ConfigChange, site=control_center_site)
-class ConfigChangeAdmin(admin.ModelAdmin):
-    list_display = ("changed_at", "key", "old_value", "new_value", "changed_by", "source")
-    list_filter = ("key", "source")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+# model admins register themselves on the site
+from control_center import model_admins  # noqa: E402,F401

@@ -29,13 +29,18 @@ class MomentField(forms.CharField):
         value = super().clean(value)
         if not value:
             return None
-        moment = parse_datetime(value.strip())
-        if moment is not None:
-            return (moment if timezone.is_aware(moment) else timezone.make_aware(moment), False)
-        day = parse_date(value.strip())
-        if day is None:
+        value = value.strip()
+        try:
+            # a bare date first: parse_datetime (fromisoformat, Python ≥ 3.11) reads it as midnight
+            day = parse_date(value)
+            if day is not None:
+                return (timezone.make_aware(datetime.combine(day, time.min)), True)
+            moment = parse_datetime(value)
+        except ValueError:  # well formed but impossible (2026-13-01, 25:00): a 400, not a 500
+            moment = None
+        if moment is None:
             raise forms.ValidationError("Use a date (2026-11-24) or an ISO datetime.")
-        return (timezone.make_aware(datetime.combine(day, time.min)), True)
+        return (moment if timezone.is_aware(moment) else timezone.make_aware(moment), False)
 
 
 @extend_schema_field(OpenApiTypes.STR)

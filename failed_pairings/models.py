@@ -17,8 +17,14 @@ class CauseTag(models.TextChoices):
 
 class OperatorAction(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
+    """Money returned to the customer (a money action)."""
     CREDITED = "credited", "Credited"
+    """A session credit given instead (a money action)."""
     NO_ACTION = "no_action", "No action"
+    """Looked at; nothing owed (e.g. the fallback blast succeeded)."""
+
+
+MONEY_ACTIONS = (OperatorAction.REFUNDED, OperatorAction.CREDITED)
 
 
 class PairingFailure(models.Model):
@@ -52,4 +58,25 @@ class PairingFailure(models.Model):
                 fields=["payment_session"], condition=models.Q(cause_tag="payment_expired_unused"),
                 name="pairing_failures_expired_once",
             ),
+            # at most one money action per payment, whatever the number of its failure rows
+            models.UniqueConstraint(
+                fields=["payment_session"], condition=models.Q(operator_action__in=["refunded", "credited"]),
+                name="pairing_failures_one_money_action_per_payment",
+            ),
         ]
+
+
+class PairingFailureAction(models.Model):
+    """Append-only audit trail of operator actions on failure rows."""
+
+    id = models.BigAutoField(primary_key=True)
+    failure = models.ForeignKey(PairingFailure, on_delete=models.PROTECT, related_name="actions")
+    action = models.CharField(max_length=16, choices=OperatorAction.choices)
+    note = models.TextField(blank=True, default="", db_default="")
+    actor = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    payment_status = models.CharField(max_length=16, help_text="The payment's status when the action was taken.")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "pairing_failure_actions"
+        ordering = ["-created_at", "-id"]

@@ -39,14 +39,15 @@ def _both(session: ChatSession) -> list:
     return [session.customer_id, session.mitra_id]
 
 
-def _complete(session: ChatSession, *, ended_by: str, now) -> None:
+def _complete(session: ChatSession, *, ended_by: str, now, by_user=None) -> None:
     """Call holding the session's row lock, with the session active or closing."""
     from pairing.selectors import availability_refresh
 
     session.status = ChatStatus.COMPLETED
     session.ended_at = now
     session.ended_by = ended_by
-    session.save(update_fields=["status", "ended_at", "ended_by"])
+    session.ended_by_user = by_user
+    session.save(update_fields=["status", "ended_at", "ended_by", "ended_by_user"])
     payload = {"type": "session_completed", "chat_session_id": str(session.id), "ended_by": ended_by}
     deliver(events=[Event(user_id, payload) for user_id in _both(session)])
     after_commit(availability_refresh)
@@ -104,5 +105,5 @@ def chat_end(*, user, chat_session_id, ended_by: str) -> ChatSession:
         return session
     if session.status not in (ChatStatus.ACTIVE, ChatStatus.CLOSING):
         raise ConflictError(ErrorCode.SESSION_NOT_ACTIVE, "Only a running session can be ended.")
-    _complete(session, ended_by=ended_by, now=timezone.now())
+    _complete(session, ended_by=ended_by, now=timezone.now(), by_user=user)
     return session

@@ -57,6 +57,10 @@ class ChatSession(models.Model):
     closes_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_by = models.CharField(max_length=16, choices=EndedBy.choices, blank=True, default="", db_default="")
+    ended_by_user = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Who ended it early (customer, mitra or operator); empty when the timer did.",
+    )
     failure_cause = models.CharField(max_length=32, blank=True, default="", db_default="")
     # a general blast started from an unmatched returning attempt ("Chat dengan bestie lain")
     fallback_from = models.OneToOneField(
@@ -67,6 +71,8 @@ class ChatSession(models.Model):
 
     class Meta:
         db_table = "chat_sessions"
+        verbose_name = "sesi"
+        verbose_name_plural = "Sesi"
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["mitra", "status"], name="idx_chat_sessions_mitra_status"),

@@ -14,6 +14,8 @@ from rest_framework.views import APIView
 from accounts import services as account_services
 from accounts.permissions import IsOperator
 from failed_pairings.filters import PairingFailureFilter
+from failed_pairings.models import OperatorAction
+from failed_pairings.services import failed_pairing_action
 from failed_pairings.selectors import pairing_failures_list
 from pairing.models import ChatStatus
 from pairing.representations import ChatSessionSerializer, MitraBriefSerializer
@@ -131,3 +133,19 @@ class SessionListApi(OperatorApi):
         params.is_valid(raise_exception=True)
         sessions = sessions_list_for_operators(status=params.validated_data.get("status"))
         return Response({"results": self.OutputSerializer(sessions, many=True).data})
+
+
+class FailedPairingActionApi(OperatorApi):
+    """Record the operator's final action on one failed pairing (same service as the page)."""
+
+    class InputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=OperatorAction.choices)
+        note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses={200: FailedPairingListApi.OutputSerializer})
+    def post(self, request, id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        failed_pairing_action(failure_id=id, actor=request.user, **data.validated_data)
+        failure = pairing_failures_list().get(id=id)
+        return Response(FailedPairingListApi.OutputSerializer(failure).data)

@@ -1,0 +1,89 @@
+"""ModelAdmins of the control center: Sesi (chat sessions) and Users (customers)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from accounts.models import CustomerProfile
+from config.errors import AppError
+from control_center.admin_site import control_center_site
+from pairing.lifecycle import chat_end
+from pairing.models import ChatSession, ChatStatus, EndedBy
+
+
+@admin.register(ChatSession, site=control_center_site)
+class SesiAdmin(admin.ModelAdmin):
+    """Sessions by status. A session whose mitra went offline stays listed as it is
+    (active): going offline never ends a session."""
+
+    list_display = (
+        "created_at", "status", "request_type", "customer_call_name", "mitra_name", "mitra_status",
+        "started_at", "ends_at", "ended_by", "ended_by_user",
+    )
+    list_filter = ("status", "request_type", "ended_by")
+    list_select_related = ("customer__customer_profile", "mitra__mitra_profile", "ended_by_user")
+    list_per_page = 50
+    ordering = ("-created_at",)
+    actions = ["end_sessions"]
+    readonly_fields = [f.name for f in ChatSession._meta.fields]
+
+    @admin.display(description="Customer")
+    def customer_call_name(self, session) -> str:
+        return session.customer.customer_profile.call_name
+
+    @admin.display(description="Mitra")
+    def mitra_name(self, session) -> str:
+        return session.mitra.mitra_profile.display_name if session.mitra_id else "—"
+
+    @admin.display(description="Mitra status")
+    def mitra_status(self, session) -> str:
+        return session.mitra.mitra_profile.status if session.mitra_id else "—"
+
+    @admin.action(description="End selected sessions (operator)")
+    def end_sessions(self, request, queryset):
+        ended = 0
+        for session_id in queryset.filter(status__in=[ChatStatus.ACTIVE, ChatStatus.CLOSING]).values_list("id", flat=True):
+            try:
+                session = chat_end(user=request.user, chat_session_id=session_id, ended_by=EndedBy.OPERATOR)
+            except AppError as exc:
+                self.message_user(request, f"{session_id}: {exc.detail}", messages.ERROR)
+                continue
+            self.log_change(request, session, "Ended by operator")
+            ended += 1
+        self.message_user(request, f"Ended {ended} session(s).", messages.SUCCESS if ended else messages.WARNING)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.method in ("GET", "HEAD") or obj is None  # viewable; changes only through actions
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CustomerProfile, site=control_center_site)
+class UsersAdmin(admin.ModelAdmin):
+    """Customers with their contact details — for operators only (mitras never see these)."""
+
+    list_display = ("call_name", "email", "phone", "created_at")
+    search_fields = ("call_name", "user__email", "user__phone")
+    list_select_related = ("user",)
+    list_per_page = 50
+    ordering = ("-created_at",)
+    readonly_fields = ("user", "call_name", "email", "phone", "created_at")
+    fields = readonly_fields
+
+    @admin.display(description="Email")
+    def email(self, profile) -> str:
+        return profile.user.email or "—"
+
+    @admin.display(description="Phone")
+    def phone(self, profile) -> str:
+        return profile.user.phone or "—"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
