@@ -23,6 +23,7 @@ class ControlCenterSite(admin.AdminSite):
     index_title = "Dashboard"
     login_form = ControlCenterLoginForm
     enable_nav_sidebar = True
+    site_url = None  # no public site to "view"
 
     def has_permission(self, request) -> bool:
         user = request.user

@@ -11,8 +11,19 @@ from pairing.lifecycle import chat_end
 from pairing.models import ChatSession, ChatStatus, EndedBy
 
 
+class OperatorModelAdmin(admin.ModelAdmin):
+    """Every operator may view what the control center lists; Django's per-model
+    permissions are not used (operators are one role)."""
+
+    def has_module_permission(self, request) -> bool:
+        return self.admin_site.has_permission(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self.admin_site.has_permission(request)
+
+
 @admin.register(ChatSession, site=control_center_site)
-class SesiAdmin(admin.ModelAdmin):
+class SesiAdmin(OperatorModelAdmin):
     """Sessions by status. A session whose mitra went offline stays listed as it is
     (active): going offline never ends a session."""
 
@@ -56,14 +67,15 @@ class SesiAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return request.method in ("GET", "HEAD") or obj is None  # viewable; changes only through actions
+        # the changelist must accept the action POST; objects themselves are read-only
+        return self.admin_site.has_permission(request) and obj is None
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
 @admin.register(CustomerProfile, site=control_center_site)
-class UsersAdmin(admin.ModelAdmin):
+class UsersAdmin(OperatorModelAdmin):
     """Customers with their contact details — for operators only (mitras never see these)."""
 
     list_display = ("call_name", "email", "phone", "created_at")
