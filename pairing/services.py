@@ -280,7 +280,7 @@ def chat_request_decline(*, mitra: User, chat_session_id) -> None:
         raise NotFoundError("Chat request not found.")
     if offer.status == NotificationStatus.DECLINED:
         return
-    if offer.status != NotificationStatus.OFFERED or session.status != ChatStatus.WAITING:
+    if offer.status != NotificationStatus.OFFERED or session.status != ChatStatus.WAITING or session.deadline_at <= timezone.now():
         raise ConflictError(ErrorCode.REQUEST_UNAVAILABLE, "This request is no longer available.")
     ChatRequestNotification.objects.filter(pk=offer.pk).update(status=NotificationStatus.DECLINED, responded_at=timezone.now())
     if session.request_type == RequestType.RETURNING:
@@ -313,10 +313,14 @@ def mitra_status_set(*, mitra: User, status: str) -> MitraProfile:
 def _offer_waiting_attempts(mitra: User) -> None:
     if selectors.mitra_active_session_count(mitra=mitra) >= config_get("max_customers_per_mitra"):
         return
+    # locked (after the mitra's profile, as everywhere): a last decline, a cancel or a
+    # timeout of these attempts waits for this offer, or this offer sees them ended
     waiting = list(
-        ChatSession.objects.select_related("customer__customer_profile")
+        ChatSession.objects.select_for_update(of=("self",))
+        .select_related("customer__customer_profile")
         .filter(status=ChatStatus.WAITING, request_type=RequestType.GENERAL, deadline_at__gt=timezone.now())
         .exclude(notifications__mitra=mitra)
+        .order_by("created_at")
     )
     for session in waiting:
         offer(session, [mitra.id], session.customer.customer_profile.call_name)
