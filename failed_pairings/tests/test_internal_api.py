@@ -8,8 +8,6 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 import pytest
 
 from failed_pairings.models import PairingFailure
-from pairing.models import ChatSession
-from realtime.models import PushOutbox
 
 pytestmark = pytest.mark.django_db
 

@@ -1,27 +1,17 @@
-"""Fixtures of the pairing tests: a clean availability cache per test, chats started
-and sessions matched the way the apps do it (through the API)."""
+"""Fixtures of the pairing tests: chats started and sessions matched the way the apps
+do it (through the API), settings that apply at once. The root conftest resets the
+availability cache and presence between tests."""
 
 from __future__ import annotations
 
 import pytest
 from django.conf import settings
 
-from config.redis_client import get_redis
-
 START = "/api/client/chat/start"
 
 
 def availability_key() -> str:
     return f"{settings.REDIS_PREFIX}:availability"
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_availability():
-    """The availability answer lives in Redis for 10 s: it must not leak between tests."""
-    client = get_redis()
-    client.delete(availability_key(), f"{availability_key()}:refreshing")
-    yield
-    client.delete(availability_key(), f"{availability_key()}:refreshing")
 
 
 @pytest.fixture

@@ -14,13 +14,16 @@ import json
 import threading
 from typing import Any, Callable
 
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
 from config.asgi import application
+from realtime.consumers import user_group
 
 MITRA_WS = "/ws/mitra/"
 CLIENT_WS = "/ws/client/"
+_MARKER = {"type": "test_marker"}
 
 
 def _closing_connections(fn: Callable[[], Any]) -> Callable[[], Any]:
@@ -62,34 +65,43 @@ def race(calls: list[Callable[[], Any]], *, timeout: float = 60) -> list[Any]:
     return results
 
 
-async def open_socket(path: str, access: str) -> WebsocketCommunicator:
-    socket = WebsocketCommunicator(application, f"{path}?token={access}")
+async def open_socket(path: str, client) -> WebsocketCommunicator:
+    """Connect as the app of ``client``'s user does (``?token=<access>``)."""
+    socket = WebsocketCommunicator(application, f"{path}?token={client.tokens['access']}")
     connected, code = await socket.connect()
     assert connected, code
+    socket.user_id = client.user.id
     return socket
 
 
-async def open_sockets(path: str, accesses: list[str]) -> list[WebsocketCommunicator]:
-    return list(await asyncio.gather(*(open_socket(path, access) for access in accesses)))
+async def open_sockets(path: str, clients: list) -> list[WebsocketCommunicator]:
+    return list(await asyncio.gather(*(open_socket(path, client) for client in clients)))
 
 
 async def close_sockets(sockets: list[WebsocketCommunicator]) -> None:
     await asyncio.gather(*(socket.disconnect() for socket in sockets))
 
 
-async def received(socket: WebsocketCommunicator, *, timeout: float = 1, quiet: float = 0.2) -> list[dict]:
-    """Every event ``socket`` gets until it has been quiet for ``quiet`` seconds (the
-    first one may take up to ``timeout``). The socket stays usable afterwards."""
-    events = []
-    wait = timeout
-    while not await socket.receive_nothing(timeout=wait, interval=0.01):
-        events.append(await socket.receive_json_from())
-        wait = quiet
-    return events
+async def received_by_all(sockets: list[WebsocketCommunicator], *, timeout: float = 10) -> list[list[dict]]:
+    """Every event each socket got so far, in order. A marker event is sent to each
+    user's group now; the channel layer keeps a channel's messages in send order, so
+    whatever was sent before the marker (everything the finished calls delivered)
+    arrives before it. No waiting for silence: an empty list is exact."""
+    layer = get_channel_layer()
+    await asyncio.gather(
+        *(
+            layer.group_send(user_group(user_id), {"type": "realtime.event", "payload": _MARKER})
+            for user_id in {socket.user_id for socket in sockets}
+        )
+    )
 
+    async def drain(socket: WebsocketCommunicator) -> list[dict]:
+        events = []
+        while (event := await socket.receive_json_from(timeout=timeout)) != _MARKER:
+            events.append(event)
+        return events
 
-async def received_by_all(sockets: list[WebsocketCommunicator], **kwargs) -> list[list[dict]]:
-    return list(await asyncio.gather(*(received(socket, **kwargs) for socket in sockets)))
+    return list(await asyncio.gather(*(drain(socket) for socket in sockets)))
 
 
 def as_text(payload: Any) -> str:

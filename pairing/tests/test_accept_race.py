@@ -34,8 +34,8 @@ def test_twenty_mitras_accepting_one_request_at_once_make_exactly_one_session(
         assert ChatRequestNotification.objects.filter(chat_session_id=chat["id"]).count() == RACERS
 
         async def scenario():
-            sockets = await open_sockets(MITRA_WS, [c.tokens["access"] for c in mitra_clients])
-            sockets += await open_sockets(CLIENT_WS, [customer_client.tokens["access"]])
+            sockets = await open_sockets(MITRA_WS, mitra_clients)
+            sockets += await open_sockets(CLIENT_WS, [customer_client])
             results = await off_loop(lambda: race([lambda c=c: c.post(_accept_url(chat["id"])) for c in mitra_clients]))
             events = await received_by_all(sockets)
             await close_sockets(sockets)

@@ -8,6 +8,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import MitraStatus
 from failed_pairings.models import PairingFailure
@@ -22,7 +23,6 @@ from pairing.tests.live import (
     off_loop,
     open_socket,
     open_sockets,
-    received,
     received_by_all,
 )
 from pairing.tests.state import pairing_state
@@ -59,7 +59,7 @@ def test_only_online_mitras_below_capacity_are_offered_by_row_websocket_and_push
     last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     async def scenario():
-        sockets = await open_sockets(MITRA_WS, [c.tokens["access"] for c in mitra_clients])
+        sockets = await open_sockets(MITRA_WS, mitra_clients)
         response = await off_loop(
             lambda: client.post(START, {"payment_session_id": str(payment.id), "sensitive": True}, format="json")
         )
@@ -161,6 +161,10 @@ def _payment_in_state(kind, customer, *, confirmed_payment, make_tier, session) 
         payment = confirmed_payment(customer)
         pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
         return payment
+    if kind == "expired":  # past its window; the sweeper has not run yet
+        payment = confirmed_payment(customer)
+        PaymentSession.objects.filter(pk=payment.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+        return payment
     if kind == "extension":
         tier = make_tier(kind=TierKind.EXTENSION, minutes=15, amount=25_000)
         payment = payment_services.payment_session_create(
@@ -171,7 +175,7 @@ def _payment_in_state(kind, customer, *, confirmed_payment, make_tier, session) 
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("kind", ["pending", "consumed", "live_attempt", "extension"])
+@pytest.mark.parametrize("kind", ["pending", "consumed", "live_attempt", "expired", "extension"])
 def test_start_on_an_unusable_payment_is_409_payment_not_usable_and_creates_nothing(
     kind, customer_with_an_active_session, online_mitra, confirmed_payment, make_tier, api_client_for
 ):
@@ -227,11 +231,11 @@ def test_with_nobody_available_the_attempt_fails_at_once(make_customer, make_mit
     customer = make_customer(call_name="Ayu")
     payment = confirmed_payment(customer, amount=90_000, minutes=60)
     client = api_client_for(customer)
-    mitra_access = api_client_for(mitra).tokens["access"]
+    mitra_client = api_client_for(mitra)
 
     async def scenario():
-        customer_socket = await open_socket(CLIENT_WS, client.tokens["access"])
-        mitra_socket = await open_socket(MITRA_WS, mitra_access)
+        customer_socket = await open_socket(CLIENT_WS, client)
+        mitra_socket = await open_socket(MITRA_WS, mitra_client)
         response = await off_loop(
             lambda: client.post(START, {"payment_session_id": str(payment.id), "sensitive": False}, format="json")
         )

@@ -32,8 +32,8 @@ def test_cancel_while_waiting_ends_the_attempt_and_tells_only_the_offered_mitras
     last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     async def scenario():
-        sockets = await open_sockets(CLIENT_WS, [customer_client.tokens["access"]])
-        sockets += await open_sockets(MITRA_WS, [c.tokens["access"] for c in mitra_clients])
+        sockets = await open_sockets(CLIENT_WS, [customer_client])
+        sockets += await open_sockets(MITRA_WS, mitra_clients)
         response = await off_loop(lambda: customer_client.post(_cancel_url(chat["id"])))
         events = await received_by_all(sockets)
         await close_sockets(sockets)

@@ -121,8 +121,8 @@ def test_when_every_offered_mitra_declined_the_attempt_fails_at_once_as_all_mitr
     last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     async def scenario():
-        sockets = await open_sockets(CLIENT_WS, [customer_client.tokens["access"]])
-        sockets += await open_sockets(MITRA_WS, [first.tokens["access"], second.tokens["access"]])
+        sockets = await open_sockets(CLIENT_WS, [customer_client])
+        sockets += await open_sockets(MITRA_WS, [first, second])
         response = await off_loop(lambda: second.post(_decline_url(chat["id"])))
         events = await received_by_all(sockets)
         await close_sockets(sockets)

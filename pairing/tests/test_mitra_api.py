@@ -91,7 +91,7 @@ def test_connected_is_true_while_a_mitra_socket_is_open_and_pinging_and_false_af
 
     async def scenario():
         before = await off_loop(lambda: mitra_client.get(STATUS).json())
-        socket = await open_socket(MITRA_WS, mitra_client.tokens["access"])
+        socket = await open_socket(MITRA_WS, mitra_client)
         await socket.send_json_to({"type": "ping"})
         pong = await socket.receive_json_from(timeout=2)
         during = await off_loop(lambda: mitra_client.get(STATUS).json())
@@ -127,7 +127,7 @@ def test_a_mitra_going_online_is_offered_the_waiting_request_unless_at_capacity(
     last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     async def scenario():
-        sockets = await open_sockets(MITRA_WS, [late_client.tokens["access"], busy_client.tokens["access"]])
+        sockets = await open_sockets(MITRA_WS, [late_client, busy_client])
         late = await off_loop(lambda: late_client.post("/api/mitra/status/online"))
         busy_back = await off_loop(lambda: busy_client.post("/api/mitra/status/online"))
         events = await received_by_all(sockets)
