@@ -114,13 +114,6 @@ def mitra_active_session_count(*, mitra) -> int:
     return ChatSession.objects.filter(mitra=mitra, status__in=OCCUPYING_STATUSES).count()
 
 
-def offered_mitra_ids(*, chat_session_id) -> list:
-    return list(
-        ChatRequestNotification.objects.filter(chat_session_id=chat_session_id, status=NotificationStatus.OFFERED)
-        .values_list("mitra_id", flat=True)
-    )
-
-
 def sessions_list_for_operators(*, status: str | None = None, limit: int = 500) -> list[ChatSession]:
     qs = _sessions()
     if status:

@@ -51,9 +51,6 @@ class PaymentStatus(models.TextChoices):
     """An extension payment whose extension was rejected; never charged. Final."""
 
 
-LIVE_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.CONFIRMED)
-
-
 class PaymentSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=models.Func(function="gen_random_uuid"), editable=False)
     customer = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="payment_sessions")

@@ -68,7 +68,9 @@ class PaymentSessionCreateApi(CustomerApi):
         chat_session_id = serializers.UUIDField(required=False, allow_null=True)
 
         def validate(self, data):
-            data["free_trial"] = data["free_trial"] or data.pop("is_free_trial")
+            # pop unconditionally: the service knows only ``free_trial`` (API.md's spelling)
+            is_free_trial = data.pop("is_free_trial")
+            data["free_trial"] = data["free_trial"] or is_free_trial
             if data["is_extension"] and not data.get("chat_session_id") and not data["free_trial"]:
                 raise serializers.ValidationError({"chat_session_id": ["Required for an extension payment."]})
             return data
