@@ -31,14 +31,13 @@ def _mitra_brief(user) -> dict | None:
     return {"id": str(user.id), "display_name": user.mitra_profile.display_name}
 
 
-class ChatSessionSerializer(serializers.Serializer):
-    """A chat session as its customer sees it. Needs ``mitra__mitra_profile`` loaded."""
+class _SessionSerializer(serializers.Serializer):
+    """What both sides see of a session. Needs ``mitra__mitra_profile`` loaded."""
 
     id = serializers.UUIDField()
     status = serializers.CharField()
     request_type = serializers.CharField()
     sensitive = serializers.BooleanField()
-    payment_session_id = serializers.UUIDField()
     mitra = serializers.SerializerMethodField()
     started_at = serializers.DateTimeField(allow_null=True)
     ends_at = serializers.DateTimeField(allow_null=True)
@@ -54,32 +53,21 @@ class ChatSessionSerializer(serializers.Serializer):
         return session.ended_by or None
 
 
-class MitraChatSessionSerializer(serializers.Serializer):
-    """A chat session as its mitra sees it: the customer is a call name only.
-    Needs ``customer__customer_profile`` and ``mitra__mitra_profile`` loaded."""
+class ChatSessionSerializer(_SessionSerializer):
+    """A chat session as its customer sees it."""
 
-    id = serializers.UUIDField()
-    status = serializers.CharField()
-    request_type = serializers.CharField()
-    sensitive = serializers.BooleanField()
+    payment_session_id = serializers.UUIDField()
+
+
+class MitraChatSessionSerializer(_SessionSerializer):
+    """A chat session as its mitra sees it: the customer is a call name only (no
+    ids, contact details or payment). Also needs ``customer__customer_profile``."""
+
     customer = serializers.SerializerMethodField()
-    mitra = serializers.SerializerMethodField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    ends_at = serializers.DateTimeField(allow_null=True)
-    closes_at = serializers.DateTimeField(allow_null=True)
-    ended_by = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
 
     @extend_schema_field(CustomerBriefSerializer)
     def get_customer(self, session) -> dict:
         return {"call_name": session.customer.customer_profile.call_name}
-
-    @extend_schema_field(MitraBriefSerializer(allow_null=True))
-    def get_mitra(self, session) -> dict | None:
-        return _mitra_brief(session.mitra)
-
-    def get_ended_by(self, session) -> str | None:
-        return session.ended_by or None
 
 
 class ChatRequestSerializer(serializers.Serializer):
