@@ -153,12 +153,19 @@ def payment_session_cancel(*, customer: User, payment_id) -> PaymentSession:
 
 
 # --- the sweeper ------------------------------------------------------------------------
+# 1. claim the stale rows (a chat start or extension holding a payment's lock is skipped)
+_SWEEP_CLAIM_SQL = """
+SELECT id FROM payment_sessions
+WHERE status IN ('pending', 'confirmed') AND expires_at <= %(now)s
+FOR UPDATE SKIP LOCKED
+"""
+# 2. one batch UPDATE, in a new statement: its snapshot sees every attempt committed
+#    before the claim, and none can start on a claimed row while we hold its lock
 _SWEEP_SQL = """
 WITH stale AS (
     SELECT p.id, p.status
     FROM payment_sessions p
-    WHERE p.status IN ('pending', 'confirmed')
-      AND p.expires_at <= %(now)s
+    WHERE p.id = ANY(%(ids)s)
       AND NOT EXISTS (
           SELECT 1 FROM chat_sessions c
           WHERE c.payment_session_id = p.id AND c.status IN ('waiting', 'active', 'closing')
@@ -166,7 +173,6 @@ WITH stale AS (
       AND NOT EXISTS (
           SELECT 1 FROM extensions e WHERE e.payment_session_id = p.id AND e.status = 'pending'
       )
-    FOR UPDATE OF p SKIP LOCKED
 )
 UPDATE payment_sessions p
 SET status = 'expired', updated_at = %(now)s
@@ -179,14 +185,18 @@ RETURNING p.id, p.customer_id, stale.status, p.amount,
 
 @transaction.atomic
 def payments_sweep(*, now=None) -> list:
-    """Expire every stale payment in one batch UPDATE; charged ones get a failure row;
+    """Expire every stale payment in one batch UPDATE (after claiming the rows); charged ones get a failure row;
     their customers are told (``payment_expired``) after the commit."""
     from failed_pairings.models import CauseTag, PairingFailure
     from realtime.delivery import Event, deliver
 
     now = now or timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_SWEEP_SQL, {"now": now})
+        cursor.execute(_SWEEP_CLAIM_SQL, {"now": now})
+        claimed = [row[0] for row in cursor.fetchall()]
+        if not claimed:
+            return []
+        cursor.execute(_SWEEP_SQL, {"now": now, "ids": claimed})
         rows = cursor.fetchall()
     if not rows:
         return []
