@@ -73,11 +73,13 @@ def _begin_closing(session: ChatSession, *, now) -> None:
 
 def session_timer_fire(*, chat_session_id, now=None) -> bool:
     """Fire whichever of ``ends_at`` / ``closes_at`` is due. Returns whether it did."""
-    now = now or timezone.now()
     with transaction.atomic():
         session = ChatSession.objects.select_for_update().filter(id=chat_session_id).first()
         if session is None:
             return False
+        # read the clock only once the row is ours: a message sent while we waited for the
+        # lock was sent while active and must not count as that side's goodbye
+        now = now or timezone.now()
         if session.status == ChatStatus.ACTIVE and session.ends_at <= now:
             if end_is_held(session.id):
                 return False  # an extension's outcome decides first and re-arms this timer
