@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "control_center.middleware.OperatorTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -267,6 +268,9 @@ PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "payments.providers.Instan
 # runtime settings store (SPEC §2): the TTL backstop of the per-process cache
 LIVE_SETTINGS_TTL_SECONDS = float(os.environ.get("LIVE_SETTINGS_TTL_SECONDS", "10"))
 LIVE_SETTINGS_CHANNEL = "config:invalidate"
+
+# the control center shows and filters times in the operators' zone; the APIs stay UTC
+CONTROL_CENTER_TIME_ZONE = os.environ.get("CONTROL_CENTER_TIME_ZONE", "Asia/Jakarta")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -7,6 +7,7 @@ services as ``/internal/`` (so every rule is enforced by the server, not the pag
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.urls import path, reverse
@@ -14,7 +15,26 @@ from django import forms
 
 
 class ControlCenterLoginForm(AdminAuthenticationForm):
+    """Email or phone, rate-limited per login with the same Redis counter as the API."""
+
     username = forms.CharField(label="Email or phone", max_length=254, widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}))
+
+    def clean(self):
+        from accounts.login_throttle import login_failure_record, login_failures_clear, login_retry_after
+
+        login = self.data.get("username", "")
+        retry_after = login_retry_after(login)
+        if retry_after is not None:
+            raise forms.ValidationError(
+                f"Too many failed attempts. Try again in {max(1, retry_after // 60)} minute(s).", code="throttled"
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            login_failure_record(login)
+            raise
+        login_failures_clear(login)
+        return cleaned
 
 
 class ControlCenterSite(admin.AdminSite):
@@ -48,6 +68,7 @@ class ControlCenterSite(admin.AdminSite):
     def each_context(self, request):
         context = super().each_context(request)
         context["cc_nav"] = self.nav_items(request) if self.has_permission(request) else []
+        context["cc_time_zone"] = settings.CONTROL_CENTER_TIME_ZONE
         return context
 
     # -- pages --------------------------------------------------------------------------

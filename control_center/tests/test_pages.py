@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone as dt_timezone
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -152,9 +153,10 @@ def test_the_page_lists_the_spec_columns_with_a_dash_for_no_targeted_mitra(cc, f
     assert header == [
         "Created", "Customer", "Targeted Mitra", "Cause", "Amount", "Payment status", "Operator Action", "Actioned By", "Actioned At", "Action",
     ]
+    # shown in the operators' zone, Asia/Jakarta (UTC+7)
     assert [row[:9] for row in rows] == [
-        ["2026-11-20 10:15", "Budi", "Bestie Sekar", "targeted_mitra_timeout", "Rp 50000", "failed_pairing", "Refunded", "ops@example.test", "2026-11-21 08:05"],
-        ["2026-11-20 09:30", "Ayu", "—", "no_mitra_available", "Rp 90000", "failed_pairing", "", "", ""],
+        ["2026-11-20 17:15", "Budi", "Bestie Sekar", "targeted_mitra_timeout", "Rp 50000", "failed_pairing", "Refunded", "ops@example.test", "2026-11-21 15:05"],
+        ["2026-11-20 16:30", "Ayu", "—", "no_mitra_available", "Rp 90000", "failed_pairing", "", "", ""],
     ]
     assert _offered_actions(response, targeted.id) is None  # actioned: "—"
     assert _offered_actions(response, blast.id) == ["refunded", "credited", "no_action"]
@@ -239,14 +241,17 @@ def test_the_cause_select_offers_every_cause_tag(cc):
     ]
 
 
+WIB = ZoneInfo("Asia/Jakarta")
+
+
 def test_the_date_range_keeps_whole_days_inclusive(cc, failure_rows):
-    # given: rows around the edges of 20–21 November (UTC)
+    # given: rows around the edges of 20–21 November in the operators' zone (Asia/Jakarta)
     rows = failure_rows(
         [
-            datetime(2026, 11, 19, 23, 59, 59, tzinfo=UTC),
-            datetime(2026, 11, 20, 0, 0, tzinfo=UTC),
-            datetime(2026, 11, 21, 23, 59, 59, tzinfo=UTC),
-            datetime(2026, 11, 22, 0, 0, tzinfo=UTC),
+            datetime(2026, 11, 19, 23, 59, 59, tzinfo=WIB),
+            datetime(2026, 11, 20, 0, 0, tzinfo=WIB),
+            datetime(2026, 11, 21, 23, 59, 59, tzinfo=WIB),
+            datetime(2026, 11, 22, 0, 0, tzinfo=WIB),
         ]
     )
 
