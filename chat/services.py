@@ -59,7 +59,9 @@ def message_send(*, user, chat_session_id, client_message_id: str, text: str) ->
     return message, True
 
 
-def messages_list(*, user, chat_session_id, after=None, limit: int = 200) -> list[Message]:
+def messages_list(*, user, chat_session_id, after=None, limit: int = 200) -> tuple[list[Message], bool]:
+    """Up to ``limit`` messages after ``after``, oldest first, and whether more follow
+    (page on with ``after`` = the last id)."""
     session = ChatSession.objects.filter(id=chat_session_id).first()
     if session is None:
         raise NotFoundError("Chat session not found.")
@@ -72,7 +74,8 @@ def messages_list(*, user, chat_session_id, after=None, limit: int = 200) -> lis
         from django.db.models import Q
 
         qs = qs.filter(Q(created_at__gt=anchor["created_at"]) | Q(created_at=anchor["created_at"], id__gt=anchor["id"]))
-    return list(qs[:limit])
+    page = list(qs[: limit + 1])
+    return page[:limit], len(page) > limit
 
 
 @transaction.atomic

@@ -51,7 +51,7 @@ def extension_request(*, customer: User, chat_session_id, payment_id) -> Extensi
     session = ChatSession.objects.select_for_update().filter(id=chat_session_id, customer=customer).first()
     if session is None:
         raise NotFoundError("Chat session not found.")
-    if session.status != ChatStatus.ACTIVE:
+    if session.status != ChatStatus.ACTIVE or session.ends_at <= timezone.now():
         raise ConflictError(ErrorCode.SESSION_NOT_ACTIVE, "Only an active session can be extended.")
     if Extension.objects.filter(chat_session=session, status=ExtensionStatus.PENDING).exists():
         raise ConflictError(ErrorCode.EXTENSION_PENDING, "An extension request is already waiting for an answer.")

@@ -22,6 +22,10 @@ from pairing import services
 from pairing.models import OCCUPYING_STATUSES, ChatSession, ChatStatus, RequestType
 from payments.models import PaymentSession
 from realtime.delivery import Event, deliver
+from realtime.push import PushMessage
+
+TARGETED_UNAVAILABLE_TITLE = "Bestie sedang tidak online"
+TARGETED_UNAVAILABLE_TEXT = "Kamu bisa chat dengan bestie lain tanpa bayar lagi, atau kembali."
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,16 @@ def returning_attempt_fail(session: ChatSession, *, cause: str, closed_reason: s
     if closed_reason is not None:
         services.close_offers(session, reason=closed_reason)
     profile = MitraProfile.objects.get(user_id=session.targeted_mitra_id)
-    deliver(events=[targeted_unavailable_event(session.id, customer_id=session.customer_id, cause=cause, profile=profile)])
+    deliver(
+        events=[targeted_unavailable_event(session.id, customer_id=session.customer_id, cause=cause, profile=profile)],
+        # the customer may have closed the app while waiting for "their" bestie
+        pushes=[
+            PushMessage(
+                str(session.customer_id), TARGETED_UNAVAILABLE_TITLE, TARGETED_UNAVAILABLE_TEXT,
+                {"type": "targeted_unavailable", "chat_session_id": str(session.id), "cause": cause},
+            )
+        ],
+    )
 
 
 @transaction.atomic

@@ -37,13 +37,15 @@ class MessagesApi(ChatParticipantApi):
 
     @extend_schema(
         parameters=[ListInputSerializer],
-        responses={200: inline_serializer("MessageList", {"results": MessageSerializer(many=True)})},
+        responses={
+            200: inline_serializer("MessageList", {"results": MessageSerializer(many=True), "has_more": serializers.BooleanField()})
+        },
     )
     def get(self, request, id):
         params = self.ListInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        messages = services.messages_list(user=request.user, chat_session_id=id, after=params.validated_data.get("after"))
-        return Response({"results": MessageSerializer(messages, many=True).data})
+        messages, has_more = services.messages_list(user=request.user, chat_session_id=id, after=params.validated_data.get("after"))
+        return Response({"results": MessageSerializer(messages, many=True).data, "has_more": has_more})
 
     @extend_schema(request=SendInputSerializer, responses={201: MessageSerializer, 200: MessageSerializer})
     def post(self, request, id):

@@ -466,3 +466,28 @@ def test_the_history_costs_the_same_for_three_or_fifty_messages(active_chat, dja
     assert len(three_queries) == 3, three_queries
     with django_assert_num_queries(3):
         assert len(_listed(mitra_client, session_id)) == 50
+
+
+@pytest.mark.django_db
+def test_a_long_history_comes_in_pages_with_has_more(active_chat):
+    # given: 205 messages (a page holds 200)
+    session_id, customer_client, _ = active_chat()
+    session = ChatSession.objects.get(id=session_id)
+    messages = Message.objects.bulk_create(
+        [
+            Message(chat_session=session, sender="customer", sender_user=session.customer, text=f"m{i}", client_message_id=f"bulk-{i}")
+            for i in range(205)
+        ]
+    )
+    start = timezone.now()
+    for i, message in enumerate(messages):  # distinct, increasing times (auto_now_add gives near-equal ones)
+        message.created_at = start + timedelta(milliseconds=i)
+    Message.objects.bulk_update(messages, ["created_at"])
+
+    # when
+    first = customer_client.get(_messages_url(session_id)).json()
+    rest = customer_client.get(_messages_url(session_id), {"after": first["results"][-1]["id"]}).json()
+
+    # then
+    assert (len(first["results"]), first["has_more"]) == (200, True)
+    assert ([m["text"] for m in rest["results"]], rest["has_more"]) == (["m200", "m201", "m202", "m203", "m204"], False)

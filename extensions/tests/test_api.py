@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from extensions.models import Extension, ExtensionAudit
 from extensions.tests.state import (
@@ -188,6 +190,15 @@ def test_an_extension_of_a_session_still_waiting_for_a_mitra_is_refused_409(
     _refused(live.customer_client, waiting["id"], payment["id"], status=409, code="session_not_active")
     assert PaymentSession.objects.get(id=payment["id"]).status == "confirmed"
 
+
+def test_an_extension_asked_after_ends_at_but_before_the_timer_ran_is_refused_409(live_session, extension_payment):
+    # given: the session's time is up; its end timer has not run yet
+    live = live_session()
+    payment = extension_payment(live.customer_client, live.id)
+    ChatSession.objects.filter(id=live.id).update(ends_at=timezone.now() - timedelta(seconds=1))
+
+    _refused(live.customer_client, live.id, payment["id"], status=409, code="session_not_active")
+    assert Transaction.objects.filter(payment_session_id=payment["id"]).count() == 0
 
 def test_an_extension_of_a_completed_session_is_refused_409_and_its_payment_stays_uncharged(live_session, extension_payment):
     # given: the extension was paid, then the customer ended the session

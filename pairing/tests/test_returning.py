@@ -650,3 +650,25 @@ def test_a_fallback_of_another_customers_request_is_404_and_changes_nothing(
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
     assert pairing_state() == before
 
+
+
+@pytest.mark.django_db
+def test_a_declined_returning_chat_also_reaches_the_customer_by_push(
+    online_mitra, make_customer, api_client_for, history_with, pay_for, django_capture_on_commit_callbacks
+):
+    # given: a "Curhat lagi" request waiting for its bestie
+    mitra = online_mitra(display_name="Bestie Sekar")
+    customer = make_customer()
+    history_with(mitra, customer)
+    client = api_client_for(customer)
+    session_id = _returning(client, pay_for(client, mitra), mitra).json()["id"]
+
+    # when: the bestie declines (the customer's app may be closed)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _decline(api_client_for(mitra), session_id).status_code == 200
+
+    # then
+    pushes = list(PushOutbox.objects.filter(user=customer).values_list("title", "data"))
+    assert pushes == [
+        ("Bestie sedang tidak online", {"type": "targeted_unavailable", "chat_session_id": session_id, "cause": "targeted_mitra_rejected"})
+    ]
