@@ -151,6 +151,36 @@ def confirmed_payment(make_tier):
 
 
 @pytest.fixture
+def settings_now(set_config):
+    """``set_config`` that also takes effect in this process at once.
+
+    Outside ``transaction=True`` tests nothing commits, so the after-commit
+    invalidation never runs; dropping the cached values here stands in for it."""
+    from live_settings.selectors import live_settings_cache
+
+    def apply(**values):
+        result = set_config(**values)
+        live_settings_cache.clear()
+        return result
+
+    return apply
+
+
+@pytest.fixture
+def start_chat(api_client_for, confirmed_payment):
+    """``start_chat(customer)`` → (customer client, 201 body): pays and starts a general blast."""
+
+    def start(customer, *, sensitive: bool = False, minutes: int = 30, amount: int = 50_000):
+        client = api_client_for(customer)
+        payment = confirmed_payment(customer, minutes=minutes, amount=amount)
+        response = client.post("/api/client/chat/start", {"payment_session_id": str(payment.id), "sensitive": sensitive}, format="json")
+        assert response.status_code == 201, response.json()
+        return client, response.json()
+
+    return start
+
+
+@pytest.fixture
 def online_mitra(make_mitra):
     """A mitra who has gone online through the service."""
     from accounts.models import MitraStatus

@@ -1,44 +1,13 @@
 """Fixtures of the extension tests: an active session made the way the apps make it
 (pay, start, a mitra accepts, all through the API), extension payments picked and
-confirmed through the API, and the state a refusal must leave exactly as it was.
-
-Copied from pairing/tests/conftest.py where needed (its fixtures are visible only
-under pairing/tests)."""
+confirmed through the API, and the state a refusal must leave exactly as it was."""
 
 from __future__ import annotations
 
 import pytest
 
-from extensions.tests.state import EXTENSION_AMOUNT, EXTENSION_MINUTES, PAYMENTS, START, Live, extensions_url
+from extensions.tests.state import EXTENSION_AMOUNT, EXTENSION_MINUTES, PAYMENTS, Live, extensions_url
 from payments.models import TierKind
-
-
-@pytest.fixture
-def settings_now(set_config):
-    """``set_config`` that also takes effect in this process at once (outside
-    ``transaction=True`` tests the after-commit invalidation never runs)."""
-    from live_settings.selectors import live_settings_cache
-
-    def apply(**values):
-        result = set_config(**values)
-        live_settings_cache.clear()
-        return result
-
-    return apply
-
-
-@pytest.fixture
-def start_chat(api_client_for, confirmed_payment):
-    """``start_chat(customer)`` → (customer client, 201 body): pays and starts a general blast."""
-
-    def start(customer, *, sensitive: bool = False, minutes: int = 30, amount: int = 50_000):
-        client = api_client_for(customer)
-        payment = confirmed_payment(customer, minutes=minutes, amount=amount)
-        response = client.post(START, {"payment_session_id": str(payment.id), "sensitive": sensitive}, format="json")
-        assert response.status_code == 201, response.json()
-        return client, response.json()
-
-    return start
 
 
 @pytest.fixture
