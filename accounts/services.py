@@ -92,7 +92,7 @@ def token_obtain(*, login: str, password: str, request=None) -> dict:
 def device_register(*, user: User, registration_id: str, device_type: str, name: str | None = None) -> FCMDevice:
     """Attach an FCM token to ``user``; a token seen before moves to the new owner
     (a phone handed to someone else must not receive the old owner's pushes)."""
-    device, _ = FCMDevice.objects.select_for_update().update_or_create(
+    device, _ = FCMDevice.objects.update_or_create(  # locks the row it finds
         registration_id=registration_id,
         defaults={"user": user, "type": device_type, "active": True, "name": name or ""},
     )

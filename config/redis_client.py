@@ -3,6 +3,7 @@ directly: settings invalidation, login counters, presence, health."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import redis
@@ -13,8 +14,6 @@ _lock = threading.Lock()
 
 
 def get_redis(url: str | None = None) -> redis.Redis:
-    import os
-
     url = url or settings.REDIS_URL
     key = (os.getpid(), url)  # a forked child must not reuse its parent's sockets
     pool = _pools.get(key)

@@ -96,8 +96,10 @@ def chat_end(*, user, chat_session_id, ended_by: str) -> ChatSession:
     """End a session early. Customers and mitras only when their ``early_end_*`` key allows
     (403 otherwise); operators always. Ending an ended session returns it unchanged."""
     session = ChatSession.objects.select_for_update().filter(id=chat_session_id).first()
-    owner_id = {EndedBy.CUSTOMER: getattr(session, "customer_id", None), EndedBy.MITRA: getattr(session, "mitra_id", None)}
-    if session is None or (ended_by in owner_id and owner_id[ended_by] != user.id):
+    if session is None:
+        raise NotFoundError("Chat session not found.")
+    owner_id = {EndedBy.CUSTOMER: session.customer_id, EndedBy.MITRA: session.mitra_id}.get(ended_by, user.id)
+    if owner_id != user.id:  # someone else's session is "not found", as everywhere
         raise NotFoundError("Chat session not found.")
     if ended_by == EndedBy.CUSTOMER and not config_get("early_end_customer_enabled"):
         raise AppError(ErrorCode.EARLY_END_DISABLED, "Ending a session early is not available.", status=403)

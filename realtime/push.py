@@ -10,7 +10,7 @@ anonymity rule: nothing of a customer but ``call_name`` in a mitra's payload).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from django.conf import settings
@@ -41,9 +41,18 @@ class OutboxPushBackend:
 
 
 class FcmPushBackend:
-    """fcm-django: https://fcm-django.readthedocs.io/en/latest/#sending-messages"""
+    """fcm-django: https://fcm-django.readthedocs.io/en/latest/#sending-messages
+
+    ``send`` runs after a commit, often in a request; the calls to Google do not belong
+    there, so it only enqueues them for a worker (``realtime.tasks.send_fcm``)."""
 
     def send(self, messages: list[PushMessage]) -> None:
+        from realtime.tasks import send_fcm
+
+        send_fcm.delay([asdict(m) for m in messages])
+
+    @staticmethod
+    def send_now(messages: list[PushMessage]) -> None:
         from fcm_django.models import FCMDevice
         from firebase_admin.messaging import Message, Notification
 
