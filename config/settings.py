@@ -265,6 +265,9 @@ PUSH_BACKEND = os.environ.get(
 )
 PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "payments.providers.InstantProvider")
 
+# `make bench` only: route P1's baseline view (ops/bench/baseline.py)
+BENCH_BASELINE_VIEW = env_bool("CURHAT_BENCH")
+
 # runtime settings store (SPEC §2): the TTL backstop of the per-process cache
 LIVE_SETTINGS_TTL_SECONDS = float(os.environ.get("LIVE_SETTINGS_TTL_SECONDS", "10"))
 LIVE_SETTINGS_CHANNEL = "config:invalidate"

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -16,3 +17,8 @@ urlpatterns = [
     path("internal/", include("control_center.api.urls")),
     path("admin/", control_center_site.urls),
 ]
+
+if settings.BENCH_BASELINE_VIEW:
+    from ops.bench.baseline import BaselineApi
+
+    urlpatterns.append(path("bench/baseline", BaselineApi.as_view()))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,10 +53,10 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = False
 
-    def spawn(self, name: str, argv: list[str]) -> None:
+    def spawn(self, name: str, argv: list[str], pass_fds: tuple[int, ...] = (), env: dict | None = None) -> None:
         log(f"starting {name}: {' '.join(argv)}")
         # own session: the launcher decides the shutdown order, whoever got the signal
-        self.children[name] = subprocess.Popen(argv, cwd=ROOT, start_new_session=True)
+        self.children[name] = subprocess.Popen(argv, cwd=ROOT, start_new_session=True, pass_fds=pass_fds, env=env)
 
     def request_stop(self, signum, _frame) -> None:
         if not self.stopping:
@@ -90,6 +91,58 @@ class Supervisor:
                 proc.wait()
 
 
+def web_concurrency() -> int:
+    """Web processes: ``WEB_CONCURRENCY``, else one per core this process may run on."""
+    raw = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if raw:
+        value = int(raw)
+        if value < 1:
+            raise ValueError("WEB_CONCURRENCY must be at least 1")
+        return value
+    return len(os.sched_getaffinity(0)) or 1
+
+
+def listening_socket(bind: str, port: int) -> socket.socket:
+    """The one port users open. Bound here once and inherited by every daphne process
+    (``daphne --fd``): the kernel hands each new connection to whichever process
+    accepts first, so an idle process takes the next one."""
+    if ":" in bind:
+        raise ValueError("BIND must be an IPv4 address (daphne adopts an AF_INET socket)")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((bind, port))
+    sock.listen(int(os.environ.get("WEB_BACKLOG", "2048")))
+    sock.set_inheritable(True)
+    return sock
+
+
+def start_app(supervisor: Supervisor, *, bind: str, port: int, processes: int | None = None) -> socket.socket:
+    """Start the whole app under ``supervisor``: ``processes`` daphne processes (HTTP and
+    websockets) on one listening socket, one Celery worker and the one beat.
+    ``make run`` and ``make bench`` both start the app this way."""
+    processes = processes or web_concurrency()
+    sock = listening_socket(bind, port)
+    fd = sock.fileno()
+    for index in range(processes):
+        supervisor.spawn(
+            f"web-{index + 1}",
+            [str(BIN / "daphne"), "--fd", str(fd), "config.asgi:application"],
+            pass_fds=(fd,),
+        )
+    supervisor.spawn(
+        "celery-worker",
+        [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", os.environ.get("CELERY_LOG_LEVEL", "INFO"),
+         "--pool", "threads", "--concurrency", os.environ.get("CELERY_CONCURRENCY", "8")],
+    )
+    supervisor.spawn(
+        "celery-beat",
+        [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", os.environ.get("CELERY_LOG_LEVEL", "INFO"),
+         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+         "--pidfile", ""],
+    )
+    return sock
+
+
 def run() -> int:
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("SECRET_KEY", _secret_key())
@@ -104,22 +157,12 @@ def run() -> int:
         _manage("migrate", "--noinput")
         _manage("collectstatic", "--noinput", "--verbosity", "0")
         _manage("seed_demo")
-        supervisor.spawn("daphne", [str(BIN / "daphne"), "-b", bind, "-p", port, "config.asgi:application"])
-        supervisor.spawn(
-            "celery-worker",
-            [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO",
-             "--pool", "threads", "--concurrency", os.environ.get("CELERY_CONCURRENCY", "8")],
-        )
-        supervisor.spawn(
-            "celery-beat",
-            [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
-             "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
-             "--pidfile", ""],
-        )
+        processes = web_concurrency()
+        start_app(supervisor, bind=bind, port=int(port), processes=processes)
         host = "localhost" if bind in ("127.0.0.1", "0.0.0.0") else bind
         base = f"http://{host}:{port}"
         print(
-            f"\nCurhat is up.\n"
+            f"\nCurhat is up: {processes} web processes on port {port} (WEB_CONCURRENCY changes it).\n"
             f"  API             {base}/api/\n"
             f"  health          {base}/health\n"
             f"  OpenAPI schema  {base}/api/schema/   (docs: {base}/api/docs/)\n"
