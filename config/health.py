@@ -1,4 +1,5 @@
-"""``GET /health``: the database and Redis, each checked for real."""
+"""``GET /health``: the database and Redis, each checked for real, and the websocket
+delivery counters (events sent, retried, dropped across every process)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
 from config.redis_client import get_redis
+from realtime.delivery import delivery_stats
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,14 @@ def _check_redis() -> str:
     return "ok"
 
 
+def _delivery() -> dict[str, int] | None:
+    try:
+        return delivery_stats()
+    except Exception as exc:
+        logger.warning("health: delivery counters unreadable: %s", exc)
+        return None
+
+
 @require_GET
 def health(request):
     parts = {"database": _check_database(), "redis": _check_redis()}
@@ -40,4 +50,8 @@ def health(request):
     body = {"status": "ok" if not failing else "error", **parts}
     if failing:
         body["failing"] = failing
+    if parts["redis"] == "ok":
+        delivery = _delivery()
+        if delivery is not None:
+            body["delivery"] = delivery
     return JsonResponse(body, status=503 if failing else 200)

@@ -21,9 +21,11 @@ def get_redis(url: str | None = None) -> redis.Redis:
         with _lock:
             pool = _pools.get(key)
             if pool is None:
-                pool = redis.ConnectionPool.from_url(
+                # blocking: a full pool makes a caller wait, never fail (settings.py, Redis pools)
+                pool = redis.BlockingConnectionPool.from_url(
                     url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
-                    health_check_interval=30,
+                    health_check_interval=30, max_connections=settings.REDIS_CLIENT_MAX_CONNECTIONS,
+                    timeout=settings.REDIS_POOL_TIMEOUT,
                 )
                 _pools[key] = pool
     return redis.Redis(connection_pool=pool)

@@ -144,32 +144,62 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = required_env("REDIS_URL")
 REDIS_PREFIX = os.environ.get("CURHAT_REDIS_PREFIX", "curhat")
 
+# Every Redis pool is sized here and blocks (waits for a free connection) when full
+# instead of failing: redis-py's asyncio pools otherwise cap at 100 and raise
+# "Too many connections" at once. Size them × processes below Redis' maxclients (10,000).
+REDIS_CACHE_MAX_CONNECTIONS = int(os.environ.get("REDIS_CACHE_MAX_CONNECTIONS", "50"))
+REDIS_CLIENT_MAX_CONNECTIONS = int(os.environ.get("REDIS_CLIENT_MAX_CONNECTIONS", "50"))
+REDIS_CHANNEL_MAX_CONNECTIONS = int(os.environ.get("REDIS_CHANNEL_MAX_CONNECTIONS", "100"))
+REDIS_POOL_TIMEOUT = float(os.environ.get("REDIS_POOL_TIMEOUT", "10"))  # seconds to wait for a connection
+
 CACHES = {
     "default": {
         # https://docs.djangoproject.com/en/5.2/topics/cache/#redis
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_PREFIX,
+        "OPTIONS": {
+            "pool_class": "redis.BlockingConnectionPool",
+            "max_connections": REDIS_CACHE_MAX_CONNECTIONS,
+            "timeout": REDIS_POOL_TIMEOUT,
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+        },
     }
 }
 
 CHANNEL_LAYERS = {
     "default": {
-        # https://github.com/django/channels_redis#configuration
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # https://github.com/django/channels_redis#configuration; realtime/channel_layer.py
+        # adds a blocking pool and batched group sends
+        "BACKEND": "realtime.channel_layer.CurhatChannelLayer",
         "CONFIG": {
             # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis' blocking
             # BZPOPMIN: every idle socket would die with TimeoutError every 5 s
             # (https://github.com/django/channels_redis/issues/422). Keep it above that.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            "hosts": [{
+                "address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5,
+                "max_connections": REDIS_CHANNEL_MAX_CONNECTIONS, "pool_timeout": REDIS_POOL_TIMEOUT,
+            }],
             "prefix": f"{REDIS_PREFIX}:asgi",
+            # per socket: events buffered in its process for a socket that reads slowly
             "capacity": 1500,
+            # every socket of one web process shares one Redis key ("specific.<process>!"):
+            # a push to thousands of sockets of one process must fit in it
+            "channel_capacity": {"specific.*": int(os.environ.get("REALTIME_PROCESS_CAPACITY", "100000"))},
             "expiry": 30,
             # a socket that died without disconnect leaves its groups after this
             "group_expiry": 3600,
         },
     }
 }
+
+# websocket fan-out (realtime/delivery.py): recipients per batch (two Redis round trips
+# each), batches in flight at once, retries of a failed batch and the first backoff
+REALTIME_FANOUT_BATCH_SIZE = int(os.environ.get("REALTIME_FANOUT_BATCH_SIZE", "250"))
+REALTIME_FANOUT_CONCURRENCY = int(os.environ.get("REALTIME_FANOUT_CONCURRENCY", "4"))
+REALTIME_FANOUT_RETRIES = int(os.environ.get("REALTIME_FANOUT_RETRIES", "3"))
+REALTIME_FANOUT_RETRY_DELAY = float(os.environ.get("REALTIME_FANOUT_RETRY_DELAY", "0.1"))
 
 # https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
 CELERY_BROKER_URL = REDIS_URL
@@ -181,7 +211,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:"}
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-pool-limit
+CELERY_BROKER_POOL_LIMIT = int(os.environ.get("CELERY_BROKER_POOL_LIMIT", "20"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_PREFIX}:",
+    # kombu's Redis transport pool (https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html)
+    "max_connections": int(os.environ.get("CELERY_REDIS_MAX_CONNECTIONS", "50")),
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # ETA tasks fire within ~0.1 s of their time instead of Celery's default 1 s slack

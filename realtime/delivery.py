@@ -1,9 +1,14 @@
 """The one way domain services reach people: websocket events and mobile pushes,
 sent only after the transaction commits, to an explicit list of recipients.
 
-Services decide *who* gets *what*; this module only delivers. Websocket events are
-fanned out concurrently over the channel layer (one event loop, all group sends in
-flight at once), pushes in one batch through the push backend.
+Services decide *who* gets *what*; this module only delivers. Websocket events go out
+in batches (``REALTIME_FANOUT_BATCH_SIZE`` recipients a batch, two Redis round trips
+each, see ``realtime.channel_layer``) with at most ``REALTIME_FANOUT_CONCURRENCY``
+batches in flight, so a blast to thousands never exhausts a connection pool. A failed
+batch is retried (``REALTIME_FANOUT_RETRIES``, with backoff); what is finally dropped,
+or refused by a full channel, is logged as an error and counted in Redis
+(``delivery_stats``, shown by ``/health``). Pushes go in one batch through the push
+backend.
 """
 
 from __future__ import annotations
@@ -14,12 +19,16 @@ from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from config.on_commit import after_commit
+from config.redis_client import get_redis
 from realtime.consumers import user_group
 from realtime.push import PushMessage, get_push_backend
 
 logger = logging.getLogger(__name__)
+
+STATS = ("events_sent", "events_retried", "events_dropped")
 
 
 @dataclass(frozen=True)
@@ -37,16 +46,72 @@ def deliver(*, events: list[Event] = (), pushes: list[PushMessage] = ()) -> None
         after_commit(lambda: get_push_backend().send(pushes))
 
 
-async def _fan_out(events: list[Event]) -> None:
+def _stats_key() -> str:
+    return f"{settings.REDIS_PREFIX}:delivery-stats"
+
+
+def count(**increments: int) -> None:
+    """Add to the shared delivery counters (every process writes the same hash)."""
+    increments = {name: value for name, value in increments.items() if value}
+    if not increments:
+        return
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for name, value in increments.items():
+            pipe.hincrby(_stats_key(), name, value)
+        pipe.execute()
+    except Exception as exc:  # Redis itself is down: the log line is all that is left
+        logger.error("delivery counters not updated (%s): %s", increments, exc)
+
+
+def delivery_stats() -> dict[str, int]:
+    raw = get_redis().hgetall(_stats_key())
+    return {name: int(raw.get(name, 0)) for name in STATS}
+
+
+async def _send_batch(layer, batch: list[Event]) -> tuple[int, int]:
+    """Send one batch, retrying the whole batch on a Redis error. Returns (retries, dropped)."""
+    sends = [(user_group(e.user_id), {"type": "realtime.event", "payload": e.payload}) for e in batch]
+    retries = settings.REALTIME_FANOUT_RETRIES
+    for attempt in range(retries + 1):
+        try:
+            over_capacity = await layer.group_send_many(sends)
+        except Exception as exc:
+            if attempt == retries:
+                logger.error(
+                    "websocket events dropped: %d %s events after %d tries: %s",
+                    len(batch), batch[0].payload.get("type"), attempt + 1, exc,
+                )
+                return attempt, len(batch)
+            await asyncio.sleep(settings.REALTIME_FANOUT_RETRY_DELAY * 2**attempt)
+        else:
+            if over_capacity:
+                logger.error("websocket events dropped: %d sockets' channels were full", over_capacity)
+            return attempt, over_capacity
+    raise AssertionError("unreachable")
+
+
+async def fan_out(events: list[Event]) -> dict[str, int]:
+    """Send every event; returns what happened (``events_sent``/``_retried``/``_dropped``)."""
     layer = get_channel_layer()
-    results = await asyncio.gather(
-        *(layer.group_send(user_group(e.user_id), {"type": "realtime.event", "payload": e.payload}) for e in events),
-        return_exceptions=True,
-    )
-    for event, result in zip(events, results):
-        if isinstance(result, Exception):
-            logger.warning("websocket event %s to %s failed: %s", event.payload.get("type"), event.user_id, result)
+    size = max(1, settings.REALTIME_FANOUT_BATCH_SIZE)
+    batches = [events[i : i + size] for i in range(0, len(events), size)]
+    limit = asyncio.Semaphore(max(1, settings.REALTIME_FANOUT_CONCURRENCY))
+
+    async def bounded(batch):
+        async with limit:
+            return await _send_batch(layer, batch)
+
+    results = await asyncio.gather(*(bounded(b) for b in batches))
+    dropped = sum(d for _, d in results)
+    return {
+        "events_sent": len(events) - dropped,
+        "events_retried": sum(r for r, _ in results),
+        "events_dropped": dropped,
+    }
 
 
-def send_events_now(events: list[Event]) -> None:
-    async_to_sync(_fan_out)(events)
+def send_events_now(events: list[Event]) -> dict[str, int]:
+    outcome = async_to_sync(fan_out)(events)
+    count(**outcome)
+    return outcome

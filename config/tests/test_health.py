@@ -6,7 +6,9 @@ def test_health_reports_database_and_redis_ok(client):
     response = client.get("/health")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    body = response.json()
+    assert {k: body[k] for k in ("status", "database", "redis")} == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert set(body["delivery"]) == {"events_sent", "events_retried", "events_dropped"}
 
 
 @pytest.mark.django_db
