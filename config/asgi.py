@@ -13,11 +13,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from pairing.api.fast_paths import AvailabilityFastPath  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # the availability poll's happy path skips Django's request cycle (pairing/api/fast_paths.py)
+        "http": AvailabilityFastPath(django_asgi_app),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import MitraProfile, MitraStatus
 from config.errors import NotFoundError
-from config.redis_client import get_redis
+from config.redis_client import get_async_redis, get_redis
 from live_settings.selectors import config_get
 from pairing.models import OCCUPYING_STATUSES, ChatRequestNotification, ChatSession, ChatStatus, NotificationStatus
 
@@ -45,6 +45,13 @@ def availability_refresh() -> bool:
     value = mitra_available_now()
     get_redis().set(_availability_key(), "1" if value else "0", ex=AVAILABILITY_TTL_SECONDS)
     return value
+
+
+async def availability_cached() -> bool | None:
+    """The shared answer if one is cached, else ``None`` (the caller then takes the
+    ``availability_get`` path, which computes it at most once per window). No query."""
+    cached = await get_async_redis().get(_availability_key())
+    return None if cached is None else cached == "1"
 
 
 def availability_get() -> bool:

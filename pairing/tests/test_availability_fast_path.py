@@ -1,0 +1,105 @@
+"""The availability poll through the ASGI application as daphne serves it: the happy
+path is answered before Django (no query, same body and headers), and everything else
+falls through to ``AvailabilityApi`` with the errors of API.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from channels.testing import HttpCommunicator
+
+from config.asgi import application, django_asgi_app
+from pairing.api.fast_paths import AvailabilityFastPath
+from config.redis_client import get_redis
+from pairing.tests.conftest import availability_key
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PATH = "/api/client/mitra-availability"
+
+
+class _RecordingDjango:
+    """Stands in for Django behind the fast path: records whether a request reached it."""
+
+    def __init__(self, django_app):
+        self.django_app, self.calls = django_app, 0
+
+    async def __call__(self, scope, receive, send):
+        self.calls += 1
+        await self.django_app(scope, receive, send)
+
+
+def _get(token: str | None, *, method: str = "GET", host: bytes = b"localhost", app=application) -> tuple[int, dict, dict]:
+    headers = [(b"host", host)]
+    if token is not None:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+
+    async def call():
+        return await HttpCommunicator(app, method, PATH, headers=headers).get_response(timeout=30)
+
+    response = asyncio.run(call())
+    headers = {k.decode().lower(): v.decode() for k, v in response["headers"]}
+    is_json = headers.get("content-type") == "application/json"
+    return response["status"], json.loads(response["body"]) if is_json else response["body"], headers
+
+
+def test_a_warm_cache_is_answered_without_django_and_so_without_a_query(customer_client):
+    django = _RecordingDjango(django_asgi_app)
+    app = AvailabilityFastPath(django)
+    token = customer_client.tokens["access"]
+    status, body, django_headers = _get(token, app=app)  # cold: Django computes and caches it
+    assert (status, body, django.calls) == (200, {"available": False}, 1)
+    assert get_redis().get(availability_key()) == "0"
+
+    status, body, headers = _get(token, app=app)
+
+    assert (status, body) == (200, {"available": False})
+    assert django.calls == 1  # the fast path holds no database code: no Django, no query
+    assert set(django_headers) - {"content-length"} == set(headers) - {"content-length"}
+    for name in headers:
+        assert headers[name] == django_headers[name], name
+
+
+def test_the_fast_path_answers_what_the_cache_holds(customer_client):
+    token = customer_client.tokens["access"]
+    get_redis().set(availability_key(), "1", ex=10)
+    assert _get(token)[:2] == (200, {"available": True})
+    get_redis().set(availability_key(), "0", ex=10)
+    assert _get(token)[:2] == (200, {"available": False})
+
+
+def test_a_mitra_going_online_is_seen_by_the_next_poll(customer_client, online_mitra, django_capture_on_commit_callbacks):
+    token = customer_client.tokens["access"]
+    assert _get(token)[:2] == (200, {"available": False})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        online_mitra()
+
+    assert _get(token)[:2] == (200, {"available": True})
+
+
+@pytest.mark.parametrize("token_kind, status, code", [
+    (None, 401, "not_authenticated"),
+    ("garbage", 401, "token_not_valid"),
+    ("mitra", 403, "permission_denied"),
+])
+def test_refusals_come_from_django_in_the_api_error_shape(token_kind, status, code, make_mitra, api_client_for):
+    get_redis().set(availability_key(), "1", ex=10)  # a warm cache must not let anyone through
+    token = {"garbage": "not-a-jwt", "mitra": None}.get(token_kind)
+    if token_kind == "mitra":
+        token = api_client_for(make_mitra()).tokens["access"]
+
+    got_status, body, _ = _get(token)
+
+    assert got_status == status
+    assert body["code"] == code and "available" not in body
+
+
+def test_other_methods_and_unknown_hosts_go_to_django(customer_client):
+    token = customer_client.tokens["access"]
+    get_redis().set(availability_key(), "1", ex=10)
+
+    assert _get(token, method="POST")[0] == 405
+    assert _get(token, host=b"evil.example")[0] == 400
