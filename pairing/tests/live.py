@@ -82,7 +82,7 @@ async def close_sockets(sockets: list[WebsocketCommunicator]) -> None:
     await asyncio.gather(*(socket.disconnect() for socket in sockets))
 
 
-async def received_by_all(sockets: list[WebsocketCommunicator], *, timeout: float = 10) -> list[list[dict]]:
+async def received_by_all(sockets: list[WebsocketCommunicator], *, timeout: float = 60) -> list[list[dict]]:
     """Every event each socket got so far, in order. A marker event is sent to each
     user's group now; the channel layer keeps a channel's messages in send order, so
     whatever was sent before the marker (everything the finished calls delivered)

@@ -93,7 +93,7 @@ def test_connected_is_true_while_a_mitra_socket_is_open_and_pinging_and_false_af
         before = await off_loop(lambda: mitra_client.get(STATUS).json())
         socket = await open_socket(MITRA_WS, mitra_client)
         await socket.send_json_to({"type": "ping"})
-        pong = await socket.receive_json_from(timeout=2)
+        pong = await socket.receive_json_from(timeout=30)
         during = await off_loop(lambda: mitra_client.get(STATUS).json())
         await socket.disconnect()
         after = await off_loop(lambda: mitra_client.get(STATUS).json())

@@ -363,7 +363,7 @@ async def _sweep_while_connected(token: str, other_token: str) -> tuple:
     try:
         connected = ((await mine.connect())[0], (await theirs.connect())[0])
         expired = await database_sync_to_async(payments_sweep)()
-        event = await mine.receive_json_from(timeout=3)
+        event = await mine.receive_json_from(timeout=30)
         others_silent = await theirs.receive_nothing(timeout=0.3)
         mine_no_more = await mine.receive_nothing(timeout=0.1)
         return connected, expired, event, others_silent, mine_no_more

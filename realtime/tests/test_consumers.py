@@ -65,7 +65,7 @@ async def _push(user_id, payload: dict) -> None:
 
 async def _ping(socket: WebsocketCommunicator) -> dict:
     await socket.send_json_to({"type": "ping"})
-    return await socket.receive_json_from(timeout=1)
+    return await socket.receive_json_from(timeout=30)
 
 
 async def _open_and_ping(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[tuple, dict | None]:
@@ -80,7 +80,7 @@ async def _refused(path: str, headers: list[tuple[bytes, bytes]], *, user_id=Non
     ``user_id`` afterwards left the socket silent (it must not have joined the group)."""
     async with _socket(path, headers) as socket:
         connected = await socket.connect()
-        frame = await socket.receive_output(timeout=1)
+        frame = await socket.receive_output(timeout=30)
         if user_id is not None:
             await _push(user_id, PAIRING_FAILED)
         return connected, frame, await socket.receive_nothing(timeout=0.5)
@@ -229,7 +229,7 @@ def test_socket_is_closed_4401_when_its_token_expires(make_customer):
             connected = await socket.connect()
             reply = await _ping(socket)
             # when: the socket is left open past exp
-            frame = await socket.receive_output(timeout=3)
+            frame = await socket.receive_output(timeout=30)
             return connected, reply, frame, time.time()
 
     connected, reply, frame, closed_at = asyncio.run(scenario())
@@ -306,12 +306,12 @@ def test_group_event_reaches_every_socket_of_its_user_and_no_other_user(make_cus
             connected = [await s.connect() for s in (phone, tablet, other, mitra_socket)]
             # when
             await _push(customer.user.id, PAIRING_FAILED)
-            received = [await phone.receive_json_from(timeout=2), await tablet.receive_json_from(timeout=2)]
+            received = [await phone.receive_json_from(timeout=30), await tablet.receive_json_from(timeout=30)]
             silent = [await other.receive_nothing(timeout=0.5), await mitra_socket.receive_nothing(timeout=0.1)]
             # the silent sockets are subscribed: their own users' events do reach them
             await _push(other_customer.user.id, {"type": "payment_expired", "payment_session_id": "p"})
             await _push(mitra.user.id, {"type": "session_completed", "chat_session_id": "x", "ended_by": "mitra"})
-            own = [await other.receive_json_from(timeout=2), await mitra_socket.receive_json_from(timeout=2)]
+            own = [await other.receive_json_from(timeout=30), await mitra_socket.receive_json_from(timeout=30)]
             return connected, received, silent, own
 
     connected, received, silent, own = asyncio.run(scenario())
@@ -338,7 +338,7 @@ def test_event_sent_right_after_accept_is_not_lost(make_customer, api_client_for
                 assert await socket.connect() == (True, None)
                 # when
                 await _push(client.user.id, {**PAIRING_FAILED, "chat_session_id": str(n)})
-                frames.append(await socket.receive_json_from(timeout=2))
+                frames.append(await socket.receive_json_from(timeout=30))
         return frames
 
     # then
@@ -358,7 +358,7 @@ def test_unknown_client_message_gets_an_unknown_message_error_and_the_socket_sta
             await socket.connect()
             # when
             await socket.send_json_to(message)
-            return await socket.receive_json_from(timeout=1), await _ping(socket)
+            return await socket.receive_json_from(timeout=30), await _ping(socket)
 
     error, reply = asyncio.run(scenario())
 
@@ -381,7 +381,7 @@ def test_invalid_json_or_binary_frame_does_not_break_the_socket(make_customer, a
             await socket.connect()
             # when
             await socket.send_input({"type": "websocket.receive", **frame})
-            return await socket.receive_json_from(timeout=1), await _ping(socket)
+            return await socket.receive_json_from(timeout=30), await _ping(socket)
 
     error, reply = asyncio.run(scenario())
 
