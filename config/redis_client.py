@@ -38,16 +38,26 @@ def get_redis(url: str | None = None) -> redis.Redis:
 _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def get_async_redis() -> redis.asyncio.Redis:
-    """An asyncio client for the running event loop (redis-py asyncio pools are bound to
-    the loop that made them): for async hot paths such as the availability poll."""
-    key = asyncio.get_running_loop()
-    client = _async_clients.get(key)
-    if client is None:
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
+class AsyncRedis:
+    """An asyncio client for one event loop (redis-py asyncio pools are bound to the loop
+    that made them) and the slots that bound its commands in flight: a storm of a
+    thousand sockets then waits for a slot instead of failing with "Too many
+    connections" (settings.py, Redis pools)."""
+
+    def __init__(self) -> None:
+        pool = redis.asyncio.ConnectionPool.from_url(
             settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
-            health_check_interval=30, max_connections=settings.REDIS_CLIENT_MAX_CONNECTIONS,
-            timeout=settings.REDIS_POOL_TIMEOUT,
+            health_check_interval=30, max_connections=settings.REDIS_ASYNC_MAX_CONNECTIONS,
         )
-        client = _async_clients[key] = redis.asyncio.Redis(connection_pool=pool)
+        self.client = redis.asyncio.Redis(connection_pool=pool)
+        self.slot = asyncio.Semaphore(settings.REDIS_ASYNC_COMMAND_CONCURRENCY)
+
+
+def get_async_redis() -> AsyncRedis:
+    """For async hot paths (presence heartbeats, the availability poll):
+    ``async with r.slot: await r.client.get(...)``."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = _async_clients[loop] = AsyncRedis()
     return client

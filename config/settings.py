@@ -80,7 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.static_files.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -144,12 +144,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = required_env("REDIS_URL")
 REDIS_PREFIX = os.environ.get("CURHAT_REDIS_PREFIX", "curhat")
 
-# Every Redis pool is sized here and blocks (waits for a free connection) when full
-# instead of failing: redis-py's asyncio pools otherwise cap at 100 and raise
-# "Too many connections" at once. Size them × processes below Redis' maxclients (10,000).
+# Every Redis pool is sized here. The sync pools block (wait for a free connection) when
+# full; the asyncio ones (channel layer, presence, availability) bound the commands in
+# flight per process with a semaphore below the pool size instead, since redis-py's
+# asyncio pools raise "Too many connections" at once when full (realtime/channel_layer.py).
+# Size them × processes below Redis' maxclients (10,000).
 REDIS_CACHE_MAX_CONNECTIONS = int(os.environ.get("REDIS_CACHE_MAX_CONNECTIONS", "50"))
 REDIS_CLIENT_MAX_CONNECTIONS = int(os.environ.get("REDIS_CLIENT_MAX_CONNECTIONS", "50"))
 REDIS_CHANNEL_MAX_CONNECTIONS = int(os.environ.get("REDIS_CHANNEL_MAX_CONNECTIONS", "100"))
+REDIS_CHANNEL_COMMAND_CONCURRENCY = int(os.environ.get("REDIS_CHANNEL_COMMAND_CONCURRENCY", "64"))
+REDIS_ASYNC_MAX_CONNECTIONS = int(os.environ.get("REDIS_ASYNC_MAX_CONNECTIONS", "100"))
+REDIS_ASYNC_COMMAND_CONCURRENCY = int(os.environ.get("REDIS_ASYNC_COMMAND_CONCURRENCY", "64"))
 REDIS_POOL_TIMEOUT = float(os.environ.get("REDIS_POOL_TIMEOUT", "10"))  # seconds to wait for a connection
 
 CACHES = {
@@ -179,8 +184,10 @@ CHANNEL_LAYERS = {
             # (https://github.com/django/channels_redis/issues/422). Keep it above that.
             "hosts": [{
                 "address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5,
-                "max_connections": REDIS_CHANNEL_MAX_CONNECTIONS, "pool_timeout": REDIS_POOL_TIMEOUT,
+                "max_connections": REDIS_CHANNEL_MAX_CONNECTIONS,
             }],
+            # commands in flight per process; the pool above keeps room for the receive loop
+            "command_concurrency": REDIS_CHANNEL_COMMAND_CONCURRENCY,
             "prefix": f"{REDIS_PREFIX}:asgi",
             # per socket: events buffered in its process for a socket that reads slowly
             "capacity": 1500,
@@ -222,9 +229,13 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # ETA tasks fire within ~0.1 s of their time instead of Celery's default 1 s slack
 CELERY_WORKER_TIMER_PRECISION = 0.1
+# beat wakes every second (django-celery-beat's default is 5 s), so the backstop below
+# runs on time: https://docs.celeryq.dev/en/stable/userguide/configuration.html#beat-max-loop-interval
+CELERY_BEAT_MAX_LOOP_INTERVAL = 1
 CELERY_BEAT_SCHEDULE = {
-    # backstop for deadlines a dead or restarted worker missed (django-celery-beat wakes ≤ every 5 s)
-    "fire-due-timers": {"task": "pairing.tasks.fire_due_timers", "schedule": 5.0},
+    # backstop for deadlines a dead or restarted worker missed (and a restarted worker
+    # fires them at once, config/celery.py)
+    "fire-due-timers": {"task": "pairing.tasks.fire_due_timers", "schedule": 2.0},
     "sweep-payments": {"task": "payments.tasks.sweep_payments", "schedule": 60.0},
 }
 

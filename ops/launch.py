@@ -1,7 +1,8 @@
 """``make run`` and ``make test``: set up, start what is missing, then run.
 
-    python -m ops.launch run            # migrate, seed, daphne + Celery worker + beat
+    python -m ops.launch run            # migrate, seed, web processes + Celery worker + beat
     python -m ops.launch test [ARGS]    # pytest ARGS on the same engines
+    python -m ops.launch web            # production: only the web processes (WEB_CONCURRENCY)
 
 Embedded PostgreSQL/Redis are started only when ``DATABASE_URL`` / ``REDIS_URL``
 are unset (see ``ops.embedded_services``). Ctrl-C (SIGINT) or SIGTERM stops every
@@ -116,10 +117,8 @@ def listening_socket(bind: str, port: int) -> socket.socket:
     return sock
 
 
-def start_app(supervisor: Supervisor, *, bind: str, port: int, processes: int | None = None) -> socket.socket:
-    """Start the whole app under ``supervisor``: ``processes`` daphne processes (HTTP and
-    websockets) on one listening socket, one Celery worker and the one beat.
-    ``make run`` and ``make bench`` both start the app this way."""
+def start_web(supervisor: Supervisor, *, bind: str, port: int, processes: int | None = None) -> socket.socket:
+    """``processes`` daphne processes (HTTP and websockets) on one listening socket."""
     processes = processes or web_concurrency()
     sock = listening_socket(bind, port)
     fd = sock.fileno()
@@ -129,11 +128,19 @@ def start_app(supervisor: Supervisor, *, bind: str, port: int, processes: int | 
             [str(BIN / "daphne"), "--fd", str(fd), "config.asgi:application"],
             pass_fds=(fd,),
         )
-    supervisor.spawn(
-        "celery-worker",
-        [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", os.environ.get("CELERY_LOG_LEVEL", "INFO"),
-         "--pool", "threads", "--concurrency", os.environ.get("CELERY_CONCURRENCY", "8")],
-    )
+    return sock
+
+
+def celery_worker_argv() -> list[str]:
+    return [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", os.environ.get("CELERY_LOG_LEVEL", "INFO"),
+            "--pool", "threads", "--concurrency", os.environ.get("CELERY_CONCURRENCY", "8")]
+
+
+def start_app(supervisor: Supervisor, *, bind: str, port: int, processes: int | None = None) -> socket.socket:
+    """The whole app under ``supervisor``: the web processes, one Celery worker and the
+    one beat. ``make run`` and ``make bench`` both start the app this way."""
+    sock = start_web(supervisor, bind=bind, port=port, processes=processes)
+    supervisor.spawn("celery-worker", celery_worker_argv())
     supervisor.spawn(
         "celery-beat",
         [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", os.environ.get("CELERY_LOG_LEVEL", "INFO"),
@@ -141,6 +148,25 @@ def start_app(supervisor: Supervisor, *, bind: str, port: int, processes: int | 
          "--pidfile", ""],
     )
     return sock
+
+
+def web() -> int:
+    """Production web tier of one machine: ``WEB_CONCURRENCY`` daphne processes on
+    ``BIND``:``PORT``, nothing else (no embedded services, no migrations)."""
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if not os.environ.get(name):
+            log(f"{name} is not set: `python -m ops.launch web` serves a configured deployment only")
+            return 2
+    supervisor = Supervisor()
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    processes = web_concurrency()
+    start_web(supervisor, bind=os.environ.get("BIND", "0.0.0.0"), port=int(os.environ.get("PORT", "8000")), processes=processes)
+    log(f"{processes} web processes on port {os.environ.get('PORT', '8000')}")
+    try:
+        return supervisor.wait()
+    finally:
+        supervisor.stop_all()
 
 
 def run() -> int:
@@ -197,11 +223,13 @@ def test(pytest_args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("run", "test"):
+    if not argv or argv[0] not in ("run", "test", "web"):
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] == "run":
         return run()
+    if argv[0] == "web":
+        return web()
     return test(argv[1:])
 
 

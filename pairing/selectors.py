@@ -50,7 +50,9 @@ def availability_refresh() -> bool:
 async def availability_cached() -> bool | None:
     """The shared answer if one is cached, else ``None`` (the caller then takes the
     ``availability_get`` path, which computes it at most once per window). No query."""
-    cached = await get_async_redis().get(_availability_key())
+    redis = get_async_redis()
+    async with redis.slot:
+        cached = await redis.client.get(_availability_key())
     return None if cached is None else cached == "1"
 
 

@@ -14,5 +14,6 @@ def fire_chat_deadline(chat_session_id: str) -> bool:
 
 @shared_task(ignore_result=True)
 def fire_due_timers() -> int:
-    """Beat backstop (every 5 s): deadlines a dead or restarted worker missed."""
+    """Beat backstop (every 2 s, and once when a worker starts): deadlines a dead or
+    restarted worker missed."""
     return services.due_deadlines_fire()

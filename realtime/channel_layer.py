@@ -2,12 +2,24 @@
 
 channels-redis builds one redis-py asyncio pool per event loop; redis-py 8 caps it at
 100 connections and raises ``Too many connections`` at once when it is full. A blast
-to hundreds of mitras (or hundreds of sockets closing at once) then loses events. Two
-changes here:
+to hundreds of mitras, or hundreds of sockets closing at once, then loses events and
+crashes consumers. Two changes here:
 
-- ``create_pool`` builds a ``BlockingConnectionPool``: a caller waits (up to
-  ``pool_timeout``) for a free connection instead of failing, and the pool size is
-  explicit (``max_connections`` in the host config, from ``REDIS_CHANNEL_MAX_CONNECTIONS``).
+- Every command this layer sends on behalf of a socket or a sender (``send``,
+  ``group_add``, ``group_discard``, ``group_send``, ``group_send_many``) first takes a
+  slot of a per-event-loop semaphore (``command_concurrency``,
+  ``REDIS_CHANNEL_COMMAND_CONCURRENCY``), so a storm queues instead of opening more
+  connections than the pool has (``max_connections``, ``REDIS_CHANNEL_MAX_CONNECTIONS``,
+  sized above it for the receive loop). (redis-py's ``BlockingConnectionPool`` would
+  wait too, but a consumer cancelled while it waits leaks its receive task: measured
+  with 1,000 sockets closing at once.)
+- Receiving: one pump task per event loop pops this process's messages in batches
+  (``BZPOPMIN`` then ``ZPOPMIN … COUNT``) and hands them to per-socket queues, so a
+  socket only ever waits on its own queue. Stock channels-redis has every socket take
+  turns on one blocking ``BZPOPMIN`` (four round trips per message); a consumer
+  cancelled while it held that turn could swallow the cancellation and never finish
+  (seen with 1,000 sockets closing at once on Python 3.11), and a push to thousands of
+  sockets of one process took thousands of round trips.
 - ``group_send_many`` sends one message to each of many groups in two round trips per
   Redis shard (a pipeline that reads every group's members, then one Lua script that
   queues every message), instead of four round trips per group. It returns how many
@@ -20,11 +32,13 @@ key layout and serializer, so receivers are the stock consumers.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import logging
 import time
+import weakref
 
 from channels_redis.core import RedisChannelLayer
-from redis import asyncio as aioredis
 
 # Queue each message unless its channel is full; returns how many were not queued.
 # KEYS may repeat (several groups with sockets in one process share that process's key).
@@ -45,16 +59,123 @@ return over_capacity
 """
 
 
+logger = logging.getLogger(__name__)
+
+
+class _LoopReceiver:
+    """One event loop's local channels: a queue per channel and a pump per process key."""
+
+    def __init__(self) -> None:
+        self.queues: dict[str, asyncio.Queue] = {}
+        self.pumps: dict[str, asyncio.Task] = {}
+
+
 class CurhatChannelLayer(RedisChannelLayer):
-    def create_pool(self, index):
-        host = dict(self.hosts[index])
-        address = host.pop("address")
-        host.setdefault("max_connections", 100)
-        # seconds a caller waits for a free connection before ConnectionError
-        host["timeout"] = host.pop("pool_timeout", 10)
-        return aioredis.BlockingConnectionPool.from_url(address, **host)
+    pump_timeout = 1  # seconds a pump blocks in BZPOPMIN before looking around
+    receive_batch = 500  # messages popped per round trip after the first
+
+    def __init__(self, *, command_concurrency: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        self.command_concurrency = command_concurrency
+        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._receivers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    # --- receiving ------------------------------------------------------------------
+    def _receiver(self) -> _LoopReceiver:
+        loop = asyncio.get_running_loop()
+        receiver = self._receivers.get(loop)
+        if receiver is None:
+            receiver = self._receivers[loop] = _LoopReceiver()
+        return receiver
+
+    async def new_channel(self, prefix="specific"):
+        name = await super().new_channel(prefix)
+        # registered now: a message sent before the first receive() is kept
+        self._receiver().queues[name] = asyncio.Queue()
+        return name
+
+    async def receive(self, channel):
+        if "!" not in channel:
+            return await super().receive(channel)
+        receiver = self._receiver()
+        queue = receiver.queues.get(channel)
+        if queue is None:
+            queue = receiver.queues[channel] = asyncio.Queue()
+        non_local = self.non_local_name(channel)
+        pump = receiver.pumps.get(non_local)
+        if pump is None or pump.done():
+            receiver.pumps[non_local] = asyncio.ensure_future(self._pump(receiver, non_local))
+        try:
+            return await queue.get()
+        except asyncio.CancelledError:
+            # the consumer is going away: nothing more is queued for its channel
+            receiver.queues.pop(channel, None)
+            raise
+
+    async def _pump(self, receiver: _LoopReceiver, non_local: str) -> None:
+        key = self.prefix + non_local
+        index = self.consistent_hash(non_local)
+        me = asyncio.current_task()
+        # cancelling(): stop even if a cancellation was swallowed inside redis-py
+        while not me.cancelling():
+            try:
+                connection = self.connection(index)
+                popped = await connection.bzpopmin(key, timeout=self.pump_timeout)
+                if popped is None:
+                    continue
+                members = [popped[1]]
+                members += [entry[0] for entry in await connection.zpopmin(key, count=self.receive_batch)]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarting: keep trying, sockets stay open
+                logger.warning("channel layer receive failed, retrying: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            for member in members:
+                self._hand_out(receiver, member)
+
+    def _hand_out(self, receiver: _LoopReceiver, member: bytes) -> None:
+        message = self.deserialize(member)
+        targets = message.pop("__asgi_channel__", None)
+        if isinstance(targets, str):
+            targets = [targets]
+        for channel in targets or ():
+            queue = receiver.queues.get(channel)
+            if queue is None:
+                continue  # that socket has gone
+            if queue.qsize() >= self.capacity:
+                queue.get_nowait()
+                logger.error("channel %s is %d messages behind: dropped its oldest", channel, self.capacity)
+            queue.put_nowait(message if len(targets) == 1 else dict(message))
+
+    def _slot(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(loop)
+        if slot is None:
+            slot = self._slots[loop] = asyncio.Semaphore(self.command_concurrency)
+        return slot
+
+    async def send(self, channel, message):
+        async with self._slot():
+            return await super().send(channel, message)
+
+    async def group_add(self, group, channel):
+        async with self._slot():
+            return await super().group_add(group, channel)
+
+    async def group_discard(self, group, channel):
+        async with self._slot():
+            return await super().group_discard(group, channel)
+
+    async def group_send(self, group, message):
+        async with self._slot():
+            return await super().group_send(group, message)
 
     async def group_send_many(self, sends: list[tuple[str, dict]]) -> int:
+        async with self._slot():
+            return await self._group_send_many(sends)
+
+    async def _group_send_many(self, sends: list[tuple[str, dict]]) -> int:
         """Send ``message`` to every channel of ``group`` for each ``(group, message)``.
 
         Returns the number of channel messages dropped because their channel was at

@@ -13,13 +13,13 @@ import asyncio
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import Role
+from realtime.presence import presence_beat_async, presence_leave_async
 
 CLOSE_AUTH = 4401
 CLOSE_ROLE = 4403
@@ -80,17 +80,16 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             return
         self.user_id = token["user_id"]
         self.group = user_group(self.user_id)
-        # join before accepting: a client that has seen the accept misses no event sent after it
+        # join and beat before accepting: a client that has seen the accept misses no event
+        # sent after it, and counts as connected already
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
         await self._beat()
+        await self.accept()
         self._expiry_task = asyncio.ensure_future(self._close_at(int(token["exp"])))
 
     async def _beat(self) -> None:
         """Presence heartbeat (connect and every ping), shared through Redis."""
-        from realtime.presence import presence_beat
-
-        await sync_to_async(presence_beat, thread_sensitive=False)(self.user_id, self.channel_name)
+        await presence_beat_async(self.user_id, self.channel_name)
 
     async def _close_at(self, exp: int) -> None:
         await asyncio.sleep(max(0.0, exp - time.time()))
@@ -100,10 +99,9 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         if self._expiry_task is not None:
             self._expiry_task.cancel()
         if self.user_id is not None:
-            from realtime.presence import presence_leave
-
+            # presence first: "connected" must not outlive the socket (extension safeguard)
+            await presence_leave_async(self.user_id, self.channel_name)
             await self.channel_layer.group_discard(self.group, self.channel_name)
-            await sync_to_async(presence_leave, thread_sensitive=False)(self.user_id, self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":

@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from config.redis_client import get_redis
+from config.redis_client import get_async_redis, get_redis
 
 PRESENCE_WINDOW_SECONDS = 30
 
@@ -27,6 +27,25 @@ def presence_beat(user_id, channel_name: str) -> None:
 
 def presence_leave(user_id, channel_name: str) -> None:
     get_redis().zrem(_key(user_id), channel_name)
+
+
+# The consumers' versions run on the event loop: a storm of a thousand sockets opening
+# or closing at once then needs no thread each, and a socket's beat and leave keep
+# their order (a leave that overtook a beat would leave a ghost "connected" behind).
+async def presence_beat_async(user_id, channel_name: str) -> None:
+    key = _key(user_id)
+    redis = get_async_redis()
+    async with redis.slot:
+        pipe = redis.client.pipeline(transaction=False)
+        pipe.zadd(key, {channel_name: time.time()})
+        pipe.expire(key, PRESENCE_WINDOW_SECONDS * 4)
+        await pipe.execute()
+
+
+async def presence_leave_async(user_id, channel_name: str) -> None:
+    redis = get_async_redis()
+    async with redis.slot:
+        await redis.client.zrem(_key(user_id), channel_name)
 
 
 def connected_user_ids(user_ids) -> set[str]:

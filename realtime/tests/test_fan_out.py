@@ -83,7 +83,7 @@ def test_a_blast_to_400_connected_mitras_reaches_every_socket(make_customer, api
             events = await asyncio.gather(*(_first_of_type(s, "chat_request") for s in sockets))
             return response.json()["id"], events
         finally:
-            await asyncio.gather(*(s.disconnect() for s in sockets))
+            await asyncio.gather(*(s.disconnect(timeout=120) for s in sockets))
 
     before = delivery.delivery_stats()
     request_id, events = asyncio.run(scenario())
@@ -202,14 +202,14 @@ def test_a_thousand_sockets_closing_and_reconnecting_at_once_leave_nothing_behin
         connected_members = await sync_to_async(_group_members)(user_ids)
         connected_presence = await sync_to_async(_presence_members)(user_ids)
         # the storm: every socket closes at once (an app instance error would raise here)
-        await asyncio.gather(*(s.disconnect() for s in sockets))
+        await asyncio.gather(*(s.disconnect(timeout=120) for s in sockets))
         left_members = await sync_to_async(_group_members)(user_ids)
         left_presence = await sync_to_async(_presence_members)(user_ids)
         # and all come back at once, then each gets an event addressed to it
         sockets = await _connect_all(paths)
         outcome = await delivery.fan_out([Event(u, {"type": "chat_request_closed", "request_id": str(u)}) for u in user_ids])
         events = await asyncio.gather(*(_first_of_type(s, "chat_request_closed") for s in sockets))
-        await asyncio.gather(*(s.disconnect() for s in sockets))
+        await asyncio.gather(*(s.disconnect(timeout=120) for s in sockets))
         return connected_members, connected_presence, left_members, left_presence, outcome, events
 
     connected_members, connected_presence, left_members, left_presence, outcome, events = asyncio.run(scenario())

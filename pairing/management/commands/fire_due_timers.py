@@ -4,7 +4,7 @@ from pairing.services import due_deadlines_fire
 
 
 class Command(BaseCommand):
-    help = "Fire every pairing deadline already past (what the beat backstop does every 5 s)."
+    help = "Fire every pairing deadline already past (what the beat backstop does every 2 s)."
 
     def handle(self, *args, **options):
         fired = due_deadlines_fire()
