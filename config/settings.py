@@ -80,7 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "config.static_files.StaticFilesMiddleware",  # WhiteNoise, async-capable
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -93,7 +93,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
-WSGI_APPLICATION = None
+WSGI_APPLICATION = None  # served inside daphne by config/wsgi_bridge.py
 
 TEMPLATES = [
     {
@@ -137,6 +137,9 @@ def database_from_url(url: str) -> dict:
 
 
 DATABASES = {"default": database_from_url(required_env("DATABASE_URL"))}
+# threads per web process that run Django's request handling (config/wsgi_bridge.py);
+# keep it below DB_POOL_MAX_SIZE so that no request waits for a database connection
+WEB_THREADS = int(os.environ.get("WEB_THREADS", "8"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
@@ -311,6 +314,10 @@ PUSH_BACKEND = os.environ.get(
     "realtime.push.FcmPushBackend" if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") else "realtime.push.OutboxPushBackend",
 )
 PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "payments.providers.InstantProvider")
+
+# the availability poll's fast path keeps the shared answer this long in each process
+# (pairing/api/fast_paths.py); SPEC §3 wants a change seen within 5 s
+AVAILABILITY_PROCESS_CACHE_SECONDS = float(os.environ.get("AVAILABILITY_PROCESS_CACHE_SECONDS", "1"))
 
 # `make bench` only: route P1's baseline view (ops/bench/baseline.py)
 BENCH_BASELINE_VIEW = env_bool("CURHAT_BENCH")

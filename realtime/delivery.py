@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
@@ -22,7 +23,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from config.on_commit import after_commit
-from config.redis_client import get_redis
+from config.redis_client import get_async_redis, get_redis
 from realtime.consumers import user_group
 from realtime.push import PushMessage, get_push_backend
 
@@ -111,7 +112,82 @@ async def fan_out(events: list[Event]) -> dict[str, int]:
     }
 
 
-def send_events_now(events: list[Event]) -> dict[str, int]:
+async def _count_async(outcome: dict[str, int]) -> None:
+    try:
+        redis = get_async_redis()
+        async with redis.slot:
+            pipe = redis.client.pipeline(transaction=False)
+            for name, value in outcome.items():
+                if value:
+                    pipe.hincrby(_stats_key(), name, value)
+            await pipe.execute()
+    except Exception as exc:
+        logger.error("delivery counters not updated (%s): %s", outcome, exc)
+
+
+class _Outbox:
+    """A web process's queue of events waiting to go out, drained by one task on its
+    event loop. Request threads hand their events over and return at once (they hold a
+    database connection until the request ends), events leave in the order they were
+    committed in this process, and whatever piled up meanwhile goes out as one batch."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[list[Event]] = asyncio.Queue()
+        self.task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        while True:
+            events = list(await self.queue.get())
+            while not self.queue.empty() and len(events) < settings.REALTIME_FANOUT_BATCH_SIZE:
+                events.extend(self.queue.get_nowait())
+            try:
+                await _count_async(await fan_out(events))
+            except Exception:  # fan_out counts its own failures; never let the drain die
+                logger.exception("websocket fan-out failed for %d events", len(events))
+
+
+_bound_loop: weakref.ref | None = None
+_outboxes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class BindEventLoop:
+    """ASGI wrapper (``config.asgi``): remembers the server's event loop, so that request
+    threads of this process hand their events to it instead of waiting for the send."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        global _bound_loop
+        loop = asyncio.get_running_loop()
+        if _bound_loop is None or _bound_loop() is not loop:
+            _bound_loop = weakref.ref(loop)
+        return await self.app(scope, receive, send)
+
+
+def _enqueue(loop, events: list[Event]) -> None:
+    outbox = _outboxes.get(loop)
+    if outbox is None:
+        outbox = _outboxes[loop] = _Outbox()
+    outbox.queue.put_nowait(events)
+
+
+def send_events_now(events: list[Event]) -> dict[str, int] | None:
+    """Send ``events``. In a web process (a request thread beside the server's event
+    loop) they are queued for that loop and this returns ``None`` at once; elsewhere
+    (Celery workers, commands, tests without a server) it sends them, waits, and returns
+    the outcome."""
+    loop = _bound_loop() if _bound_loop is not None else None
+    if loop is not None and loop.is_running() and not loop.is_closed() and not _on_loop(loop):
+        loop.call_soon_threadsafe(_enqueue, loop, events)
+        return None
     outcome = async_to_sync(fan_out)(events)
     count(**outcome)
     return outcome
+
+
+def _on_loop(loop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

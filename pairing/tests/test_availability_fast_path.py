@@ -10,7 +10,7 @@ import json
 import pytest
 from channels.testing import HttpCommunicator
 
-from config.asgi import application, django_asgi_app
+from config.asgi import application, django_http_app
 from pairing.api.fast_paths import AvailabilityFastPath
 from config.redis_client import get_redis
 from pairing.tests.conftest import availability_key
@@ -18,6 +18,12 @@ from pairing.tests.conftest import availability_key
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PATH = "/api/client/mitra-availability"
+
+
+@pytest.fixture(autouse=True)
+def _no_process_memo(settings):
+    """Each poll reads the shared cache (the per-process memo has its own test)."""
+    settings.AVAILABILITY_PROCESS_CACHE_SECONDS = 0
 
 
 class _RecordingDjango:
@@ -46,7 +52,7 @@ def _get(token: str | None, *, method: str = "GET", host: bytes = b"localhost", 
 
 
 def test_a_warm_cache_is_answered_without_django_and_so_without_a_query(customer_client):
-    django = _RecordingDjango(django_asgi_app)
+    django = _RecordingDjango(django_http_app)
     app = AvailabilityFastPath(django)
     token = customer_client.tokens["access"]
     status, body, django_headers = _get(token, app=app)  # cold: Django computes and caches it
@@ -103,3 +109,34 @@ def test_other_methods_and_unknown_hosts_go_to_django(customer_client):
 
     assert _get(token, method="POST")[0] == 405
     assert _get(token, host=b"evil.example")[0] == 400
+
+
+def test_each_process_keeps_the_shared_answer_for_its_memo_lifetime(customer_client, settings):
+    token = customer_client.tokens["access"]
+    settings.AVAILABILITY_PROCESS_CACHE_SECONDS = 600
+    get_redis().set(availability_key(), "1", ex=10)
+    assert _get(token)[:2] == (200, {"available": True})
+
+    get_redis().set(availability_key(), "0", ex=10)
+    assert _get(token)[:2] == (200, {"available": True})  # still the memo
+
+    settings.AVAILABILITY_PROCESS_CACHE_SECONDS = 0  # its lifetime is over
+    assert _get(token)[:2] == (200, {"available": False})
+
+
+def test_an_expired_token_is_refused_even_after_it_was_verified(make_customer):
+    import time as clock
+
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    customer = make_customer()
+    token = AccessToken.for_user(customer)
+    token["role"] = "customer"
+    token["exp"] = int(clock.time()) + 2
+    raw = str(token)
+    get_redis().set(availability_key(), "1", ex=30)
+    assert _get(raw)[:2] == (200, {"available": True})  # verified once, remembered
+
+    clock.sleep(max(0.0, token["exp"] - clock.time()) + 0.1)
+
+    assert _get(raw)[0] == 401
