@@ -140,6 +140,8 @@ DATABASES = {"default": database_from_url(required_env("DATABASE_URL"))}
 # threads per web process that run Django's request handling (config/wsgi_bridge.py);
 # keep it below DB_POOL_MAX_SIZE so that no request waits for a database connection
 WEB_THREADS = int(os.environ.get("WEB_THREADS", "8"))
+# seconds a thread may hold the GIL before the event loop gets a turn (config/asgi.py)
+WEB_GIL_SWITCH_INTERVAL = float(os.environ.get("WEB_GIL_SWITCH_INTERVAL", "0.001"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
