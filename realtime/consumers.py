@@ -10,9 +10,11 @@ wrong role 4403, and the socket is closed 4401 when its token expires. An absent
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from urllib.parse import parse_qs, urlsplit
 
+from autobahn.exception import Disconnected
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
@@ -20,6 +22,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import Role
 from realtime.presence import presence_beat_async, presence_leave_async
+
+logger = logging.getLogger(__name__)
 
 CLOSE_AUTH = 4401
 CLOSE_ROLE = 4403
@@ -120,6 +124,14 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             return await super().decode_json(text_data)
         except ValueError:
             return None
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except Disconnected:
+            # the client closed while this frame was on its way (daphne/autobahn raise);
+            # its disconnect is next, and the app catches up through REST when it returns
+            logger.debug("frame for a closing socket of %s not sent", self.user_id)
 
     async def realtime_event(self, event) -> None:
         """A domain event for this user: ``{"type": "realtime.event", "payload": {...}}``."""
