@@ -142,6 +142,8 @@ DATABASES = {"default": database_from_url(required_env("DATABASE_URL"))}
 WEB_THREADS = int(os.environ.get("WEB_THREADS", "8"))
 # seconds a thread may hold the GIL before the event loop gets a turn (config/asgi.py)
 WEB_GIL_SWITCH_INTERVAL = float(os.environ.get("WEB_GIL_SWITCH_INTERVAL", "0.001"))
+# the web processes' garbage-collector thresholds (config/asgi.py; Python's are 700,10,10)
+WEB_GC_THRESHOLDS = tuple(int(x) for x in os.environ.get("WEB_GC_THRESHOLDS", "50000,20,100").split(","))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
