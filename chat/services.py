@@ -29,7 +29,8 @@ def _other_party(session: ChatSession, role: str):
 
 
 def _lock_session_for(user, chat_session_id) -> tuple[ChatSession, str]:
-    session = ChatSession.objects.select_for_update(no_key=True).filter(id=chat_session_id).first()
+    # [:1], not first(): first() orders by pk, which costs SQL compilation on the hottest path
+    session = next(iter(ChatSession.objects.select_for_update(no_key=True).filter(id=chat_session_id)[:1]), None)
     if session is None:
         raise NotFoundError("Chat session not found.")
     return session, participant_role(session, user)
@@ -41,7 +42,7 @@ def message_send(*, user, chat_session_id, client_message_id: str, text: str) ->
     ``client_message_id`` from the same side returns the first message unchanged.
     Sends of one session serialize on its row, so "one goodbye each" holds under races."""
     session, role = _lock_session_for(user, chat_session_id)
-    existing = Message.objects.filter(chat_session=session, sender=role, client_message_id=client_message_id).first()
+    existing = next(iter(Message.objects.filter(chat_session=session, sender=role, client_message_id=client_message_id)[:1]), None)
     if existing is not None:
         return existing, False
     if session.status == ChatStatus.CLOSING:
