@@ -183,7 +183,7 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         # https://github.com/django/channels_redis#configuration; realtime/channel_layer.py
-        # adds a blocking pool and batched group sends
+        # bounds the commands in flight, receives and sends in batches
         "BACKEND": "realtime.channel_layer.CurhatChannelLayer",
         "CONFIG": {
             # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis' blocking
@@ -209,9 +209,10 @@ CHANNEL_LAYERS = {
 }
 
 # websocket fan-out (realtime/delivery.py): recipients per batch (two Redis round trips
-# each), batches in flight at once, retries of a failed batch and the first backoff
+# each), batches in flight at once (1: one user's events never overtake each other across
+# batches), retries of a failed batch and the first backoff
 REALTIME_FANOUT_BATCH_SIZE = int(os.environ.get("REALTIME_FANOUT_BATCH_SIZE", "250"))
-REALTIME_FANOUT_CONCURRENCY = int(os.environ.get("REALTIME_FANOUT_CONCURRENCY", "4"))
+REALTIME_FANOUT_CONCURRENCY = int(os.environ.get("REALTIME_FANOUT_CONCURRENCY", "1"))
 REALTIME_FANOUT_RETRIES = int(os.environ.get("REALTIME_FANOUT_RETRIES", "3"))
 REALTIME_FANOUT_RETRY_DELAY = float(os.environ.get("REALTIME_FANOUT_RETRY_DELAY", "0.1"))
 

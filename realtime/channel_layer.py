@@ -3,7 +3,7 @@
 channels-redis builds one redis-py asyncio pool per event loop; redis-py 8 caps it at
 100 connections and raises ``Too many connections`` at once when it is full. A blast
 to hundreds of mitras, or hundreds of sockets closing at once, then loses events and
-crashes consumers. Two changes here:
+crashes consumers. Three changes here:
 
 - Every command this layer sends on behalf of a socket or a sender (``send``,
   ``group_add``, ``group_discard``, ``group_send``, ``group_send_many``) first takes a
@@ -25,9 +25,10 @@ crashes consumers. Two changes here:
   queues every message), instead of four round trips per group. It returns how many
   channel messages were dropped because a channel was full, so callers can count them.
 
-It follows ``RedisChannelLayer.group_send`` of channels-redis 4.3
-(https://github.com/django/channels_redis/blob/main/channels_redis/core.py) and uses its
-key layout and serializer, so receivers are the stock consumers.
+``group_send_many`` follows ``RedisChannelLayer.group_send`` of channels-redis 4.3
+(https://github.com/django/channels_redis/blob/main/channels_redis/core.py); the layer
+keeps its key layout, serializer, capacities and expiries, so stock channels-redis
+senders (another service, ``redis-cli``) still reach these sockets.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ local expiry = tonumber(ARGV[#ARGV])
 for i = 1, #KEYS do
     redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, now - expiry)
     if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
-        redis.call('ZADD', KEYS[i], now, ARGV[i])
+        -- one microsecond apart: a socket's messages leave in the order they were sent
+        redis.call('ZADD', KEYS[i], now + i / 1000000, ARGV[i])
         redis.call('EXPIRE', KEYS[i], expiry)
     else
         over_capacity = over_capacity + 1

@@ -14,12 +14,11 @@ import json
 import threading
 from typing import Any, Callable
 
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
 from config.asgi import application
-from realtime.consumers import user_group
+from realtime.delivery import Event, send_events_now
 
 MITRA_WS = "/ws/mitra/"
 CLIENT_WS = "/ws/client/"
@@ -84,16 +83,12 @@ async def close_sockets(sockets: list[WebsocketCommunicator]) -> None:
 
 async def received_by_all(sockets: list[WebsocketCommunicator], *, timeout: float = 60) -> list[list[dict]]:
     """Every event each socket got so far, in order. A marker event is sent to each
-    user's group now; the channel layer keeps a channel's messages in send order, so
-    whatever was sent before the marker (everything the finished calls delivered)
-    arrives before it. No waiting for silence: an empty list is exact."""
-    layer = get_channel_layer()
-    await asyncio.gather(
-        *(
-            layer.group_send(user_group(user_id), {"type": "realtime.event", "payload": _MARKER})
-            for user_id in {socket.user_id for socket in sockets}
-        )
-    )
+    user now, the way services send (``send_events_now`` from a thread: behind
+    everything the finished calls handed to this process's outbox); delivery keeps one
+    process's events in order, so whatever was sent before the marker arrives before
+    it. No waiting for silence: an empty list is exact."""
+    markers = [Event(user_id, _MARKER) for user_id in {socket.user_id for socket in sockets}]
+    await asyncio.to_thread(send_events_now, markers)
 
     async def drain(socket: WebsocketCommunicator) -> list[dict]:
         events = []
