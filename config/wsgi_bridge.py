@@ -19,17 +19,19 @@ on Channels, on the same port.
 from __future__ import annotations
 
 import asyncio
-import logging
+import json
 from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
 
 from asgiref.wsgi import WsgiToAsgiInstance
 
-logger = logging.getLogger(__name__)
+from config.errors import ErrorCode
 
+# API.md's error shape, for the one request Django never sees (too many duplicate headers)
 _BAD_REQUEST = (
-    {"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"text/plain")]},
-    {"type": "http.response.body", "body": b"Bad Request"},
+    {"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]},
+    {"type": "http.response.body", "body": json.dumps(
+        {"code": ErrorCode.INVALID_INPUT, "detail": "Too many duplicate headers."}).encode()},
 )
 
 
@@ -67,6 +69,10 @@ class ThreadPoolWsgi:
             environ = instance.build_environ(scope, body)
         except ValueError:  # too many duplicate headers
             return list(_BAD_REQUEST)
+        # the body is read whole already: its length is what Django may read (a chunked
+        # request carries no Content-Length, and WSGI reads nothing without one)
+        environ["CONTENT_LENGTH"] = str(body.seek(0, 2))
+        body.seek(0)
         result = self.wsgi_application(environ, instance.start_response)
         try:
             chunks = [bytes(chunk) for chunk in result]

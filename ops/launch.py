@@ -54,10 +54,10 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = False
 
-    def spawn(self, name: str, argv: list[str], pass_fds: tuple[int, ...] = (), env: dict | None = None) -> None:
+    def spawn(self, name: str, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
         log(f"starting {name}: {' '.join(argv)}")
         # own session: the launcher decides the shutdown order, whoever got the signal
-        self.children[name] = subprocess.Popen(argv, cwd=ROOT, start_new_session=True, pass_fds=pass_fds, env=env)
+        self.children[name] = subprocess.Popen(argv, cwd=ROOT, start_new_session=True, pass_fds=pass_fds)
 
     def request_stop(self, signum, _frame) -> None:
         if not self.stopping:

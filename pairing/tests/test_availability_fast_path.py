@@ -132,7 +132,7 @@ def test_an_expired_token_is_refused_even_after_it_was_verified(make_customer):
     customer = make_customer()
     token = AccessToken.for_user(customer)
     token["role"] = "customer"
-    token["exp"] = int(clock.time()) + 2
+    token["exp"] = int(clock.time()) + 6  # room for the first poll on a busy machine
     raw = str(token)
     get_redis().set(availability_key(), "1", ex=30)
     assert _get(raw)[:2] == (200, {"available": True})  # verified once, remembered
