@@ -4,14 +4,18 @@ closing, one goodbye per side."""
 
 from __future__ import annotations
 
-from django.db import transaction
+import uuid
+
+from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from chat.models import Message, SenderRole
 from chat.representations import message_payload
+from config import async_db
 from config.errors import ConflictError, ErrorCode, NotFoundError
 from pairing.models import ChatSession, ChatStatus
-from realtime.delivery import Event, deliver
+from realtime.delivery import Event, deliver, enqueue_on_loop
 
 MAX_TEXT_LENGTH = 4000
 
@@ -36,11 +40,64 @@ def _lock_session_for(user, chat_session_id) -> tuple[ChatSession, str]:
     return session, participant_role(session, user)
 
 
+# The common case of a send in one statement (one round trip): the session is active,
+# the sender is one of its participants with an active account, and this side has not
+# used this client_message_id yet. The session row is locked (FOR NO KEY UPDATE), so a
+# send serializes with the session's move to closing, as in message_send's full path. No
+# row back means that path must decide: replay, goodbye, or an error.
+_SEND_WHILE_ACTIVE_SQL = f"""
+WITH s AS (
+    SELECT cs.id, cs.customer_id, cs.mitra_id
+    FROM {ChatSession._meta.db_table} cs
+    WHERE cs.id = %(session)s AND cs.status = %(active)s
+      AND (cs.customer_id = %(user)s OR cs.mitra_id = %(user)s)
+      AND EXISTS (SELECT 1 FROM {User._meta.db_table} u
+                  WHERE u.id = %(user)s AND u.is_active)
+    FOR NO KEY UPDATE OF cs
+)
+INSERT INTO {Message._meta.db_table} (id, chat_session_id, sender, sender_user_id, text, client_message_id, created_at)
+SELECT %(id)s, s.id, CASE WHEN s.customer_id = %(user)s THEN %(customer)s ELSE %(mitra)s END,
+       %(user)s, %(text)s, %(client_message_id)s, %(now)s
+FROM s
+ON CONFLICT DO NOTHING
+RETURNING sender, (SELECT CASE WHEN s.customer_id = %(user)s THEN s.mitra_id ELSE s.customer_id END FROM s)
+"""
+
+
+def _send_while_active_params(user_id, chat_session_id, client_message_id: str, text: str) -> dict:
+    return {
+        "session": chat_session_id, "user": user_id, "id": uuid.uuid4(), "text": text,
+        "client_message_id": client_message_id, "now": timezone.now(), "active": ChatStatus.ACTIVE,
+        "customer": SenderRole.CUSTOMER, "mitra": SenderRole.MITRA,
+    }
+
+
+def _sent(params: dict, row: tuple) -> tuple[Message, list[Event]]:
+    """The message ``_SEND_WHILE_ACTIVE_SQL`` inserted, and its events: the other side,
+    and the sender's other devices (each app dedupes by client_message_id)."""
+    sender, other_party = row
+    message = Message(
+        id=params["id"], chat_session_id=params["session"], sender=sender, sender_user_id=params["user"],
+        text=params["text"], client_message_id=params["client_message_id"], created_at=params["now"],
+    )
+    payload = {"type": "message", "message": message_payload(message)}
+    return message, [Event(other_party, payload), Event(params["user"], payload)]
+
+
 @transaction.atomic
 def message_send(*, user, chat_session_id, client_message_id: str, text: str) -> tuple[Message, bool]:
     """Send (or replay) a message. Returns ``(message, created)``; the same
     ``client_message_id`` from the same side returns the first message unchanged.
     Sends of one session serialize on its row, so "one goodbye each" holds under races."""
+    params = _send_while_active_params(user.id, chat_session_id, client_message_id, text)
+    with connection.cursor() as cursor:
+        cursor.execute(_SEND_WHILE_ACTIVE_SQL, params)
+        row = cursor.fetchone()
+    if row is not None:
+        message, events = _sent(params, row)
+        deliver(events=events)
+        return message, True
+
     session, role = _lock_session_for(user, chat_session_id)
     existing = next(iter(Message.objects.filter(chat_session=session, sender=role, client_message_id=client_message_id)[:1]), None)
     if existing is not None:
@@ -58,6 +115,21 @@ def message_send(*, user, chat_session_id, client_message_id: str, text: str) ->
     # the other side, and the sender's other devices (each app dedupes by client_message_id)
     deliver(events=[Event(_other_party(session, role), payload), Event(user.id, payload)])
     return message, True
+
+
+async def message_send_while_active(*, user_id, chat_session_id, client_message_id: str, text: str) -> dict | None:
+    """``message_send``'s common case from a web process's event loop, without Django's
+    request cycle (``chat/api/fast_paths.py``): the same statement, on the loop's own
+    connection, its events handed to the loop's outbox once it has committed. Returns
+    the new message's payload, or ``None`` when ``message_send`` must decide (nothing
+    was written then). The caller has checked the input as the API's serializer does."""
+    params = _send_while_active_params(user_id, chat_session_id, client_message_id, text)
+    row = await async_db.fetchone(_SEND_WHILE_ACTIVE_SQL, params)
+    if row is None:
+        return None
+    message, events = _sent(params, row)
+    enqueue_on_loop(events)
+    return events[0].payload["message"]
 
 
 def messages_list(*, user, chat_session_id, after=None, limit: int = 200) -> tuple[list[Message], bool]:

@@ -1,9 +1,10 @@
 """ASGI entry point: HTTP through Django, websockets through Channels, one port.
 
 https://channels.readthedocs.io/en/latest/deploying.html
-HTTP: the availability poll's happy path is answered on the event loop
-(``pairing/api/fast_paths.py``); every other request runs through Django's handler on a
-fixed pool of threads (``config/wsgi_bridge.py``). Websockets: Channels consumers.
+HTTP: the happy paths of the availability poll (``pairing/api/fast_paths.py``) and of
+sending a message (``chat/api/fast_paths.py``) are answered on the event loop; every
+other request runs through Django's handler on a fixed pool of threads
+(``config/wsgi_bridge.py``). Websockets: Channels consumers.
 """
 
 import gc
@@ -19,6 +20,7 @@ django_wsgi_app = get_wsgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from chat.api.fast_paths import MessageSendFastPath  # noqa: E402
 from config.wsgi_bridge import ThreadPoolWsgi  # noqa: E402
 from pairing.api.fast_paths import AvailabilityFastPath  # noqa: E402
 from realtime.delivery import BindEventLoop  # noqa: E402
@@ -42,7 +44,7 @@ gc.set_threshold(*settings.WEB_GC_THRESHOLDS)
 
 application = BindEventLoop(ProtocolTypeRouter(
     {
-        "http": AvailabilityFastPath(django_http_app),
+        "http": AvailabilityFastPath(MessageSendFastPath(django_http_app)),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 ))

@@ -140,6 +140,10 @@ DATABASES = {"default": database_from_url(required_env("DATABASE_URL"))}
 # threads per web process that run Django's request handling (config/wsgi_bridge.py);
 # keep it below DB_POOL_MAX_SIZE so that no request waits for a database connection
 WEB_THREADS = int(os.environ.get("WEB_THREADS", "8"))
+# connections per web process for the fast paths that query from the event loop
+# (config/async_db.py: sending a message), and how long one waits for a free connection
+WEB_ASYNC_DB_POOL_SIZE = int(os.environ.get("WEB_ASYNC_DB_POOL_SIZE", "8"))
+WEB_ASYNC_DB_TIMEOUT = float(os.environ.get("WEB_ASYNC_DB_TIMEOUT", "5"))
 # seconds a thread may hold the GIL before the event loop gets a turn (config/asgi.py)
 WEB_GIL_SWITCH_INTERVAL = float(os.environ.get("WEB_GIL_SWITCH_INTERVAL", "0.001"))
 # the web processes' garbage-collector thresholds (config/asgi.py; Python's are 700,10,10)

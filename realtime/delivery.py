@@ -137,13 +137,17 @@ class _Outbox:
 
     async def _drain(self) -> None:
         while True:
-            events = list(await self.queue.get())
+            events, taken = list(await self.queue.get()), 1
             while not self.queue.empty() and len(events) < settings.REALTIME_FANOUT_BATCH_SIZE:
                 events.extend(self.queue.get_nowait())
+                taken += 1
             try:
                 await _count_async(await fan_out(events))
             except Exception:  # fan_out counts its own failures; never let the drain die
                 logger.exception("websocket fan-out failed for %d events", len(events))
+            finally:
+                for _ in range(taken):
+                    self.queue.task_done()
 
 
 _bound_loop: weakref.ref | None = None
@@ -170,6 +174,20 @@ def _enqueue(loop, events: list[Event]) -> None:
     if outbox is None:
         outbox = _outboxes[loop] = _Outbox()
     outbox.queue.put_nowait(events)
+
+
+def enqueue_on_loop(events: list[Event]) -> None:
+    """From code running on a web process's event loop (the fast paths): queue
+    ``events`` for this loop's outbox, behind what its request threads handed over."""
+    _enqueue(asyncio.get_running_loop(), list(events))
+
+
+async def outbox_sent() -> None:
+    """Wait until this loop's outbox has sent everything handed to it so far (before a
+    loop is closed: tests, shutdown)."""
+    outbox = _outboxes.get(asyncio.get_running_loop())
+    if outbox is not None:
+        await outbox.queue.join()
 
 
 def send_events_now(events: list[Event]) -> dict[str, int] | None:

@@ -16,12 +16,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat.models import Message
+from chat.tests.conftest import EMAIL, PHONE
 from pairing import services as pairing_services
 from pairing.models import ChatSession
 from pairing.representations import iso_datetime
 from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, off_loop, open_sockets, received_by_all
 
-PHONE, EMAIL = "081234567890", "ayu.rahasia@example.test"
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -61,28 +61,6 @@ def _assert_anonymous(payloads, customer) -> None:
     text = as_text(payloads)
     for secret in (PHONE, "+6281234567890", "6281234567890", EMAIL, str(customer.id)):
         assert secret not in text, f"{secret!r} reached the mitra"
-
-
-@pytest.fixture
-def active_chat(make_customer, online_mitra, confirmed_payment, api_client_for):
-    """``active_chat()`` → (session id, customer client, mitra client): paid, started and
-    accepted through the API. The first call's customer has a phone and an email."""
-    made = []
-
-    def make():
-        mitra = online_mitra(display_name="Bestie Sekar")
-        customer = make_customer(call_name="Ayu", phone=PHONE, email=EMAIL) if not made else make_customer()
-        customer_client, mitra_client = api_client_for(customer), api_client_for(mitra)
-        started = customer_client.post(
-            "/api/client/chat/start", {"payment_session_id": str(confirmed_payment(customer).id), "sensitive": False}, format="json"
-        )
-        assert started.status_code == 201, started.json()
-        accepted = mitra_client.post(f"/api/mitra/chat-requests/{started.json()['id']}/accept")
-        assert (accepted.status_code, accepted.json()["status"]) == (200, "active"), accepted.json()
-        made.append(started.json()["id"])
-        return started.json()["id"], customer_client, mitra_client
-
-    return make
 
 
 def _to_closing(session_id) -> None:
@@ -369,8 +347,10 @@ def test_a_message_the_timer_waited_for_is_no_goodbye_so_the_goodbye_still_goes_
     ``active``) holds the session row. The message committed before the session closed is
     a session message, not the sender's goodbye."""
     # given: the session is due; a send is held between its session lock and its insert
-    # (another transaction keeps chat_messages locked), and the timer queues behind it
+    # (another transaction has an uncommitted row with the same client_message_id, so
+    # the insert waits to see whether it commits), and the timer queues behind it
     session_id, customer_client, _ = active_chat()
+    session = ChatSession.objects.get(id=session_id)
     ChatSession.objects.filter(id=session_id).update(ends_at=timezone.now() - timedelta(seconds=1))
     locked, release = threading.Event(), threading.Event()
     results = {}
@@ -388,14 +368,17 @@ def test_a_message_the_timer_waited_for_is_no_goodbye_so_the_goodbye_still_goes_
         thread.start()
         return thread
 
-    def hold_messages_table():
+    def hold_the_client_message_id():
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("LOCK TABLE chat_messages IN ACCESS EXCLUSIVE MODE")
+            Message.objects.create(
+                chat_session_id=session_id, sender="customer", sender_user_id=session.customer_id,
+                text="(never committed)", client_message_id="c-late",
+            )
             locked.set()
             release.wait(30)
+            transaction.set_rollback(True)
 
-    holder = in_thread("holder", hold_messages_table)
+    holder = in_thread("holder", hold_the_client_message_id)
     assert locked.wait(20)
     sender = in_thread("send", lambda: _send(customer_client, session_id, "c-late", "eh, satu lagi"))
     _until(lambda: _lock_waiters() >= 1)
@@ -443,9 +426,10 @@ def test_sending_a_message_costs_a_fixed_number_of_queries(active_chat, django_a
     session_id, customer_client, _ = active_chat()
     assert _send(customer_client, session_id, "warm", "halo").status_code == 201
 
-    # user; the session row lock, the replay check, the insert; and the atomic block's
-    # savepoint pair (BEGIN/COMMIT outside the test transaction, which are not logged)
-    with django_assert_num_queries(6):
+    # user; the one statement that locks the session and inserts (chat/services.py); and
+    # the atomic block's savepoint pair (BEGIN/COMMIT outside the test transaction, which
+    # are not logged)
+    with django_assert_num_queries(4):
         response = _send(customer_client, session_id, "c-1", "aku lagi sedih")
     assert response.status_code == 201
 

@@ -16,66 +16,21 @@ import logging
 import time
 
 from django.conf import settings
-from django.http.request import split_domain_port, validate_host
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import Role
+from config.fast_path import bearer_claims, host_allowed, send_json
 from pairing.selectors import availability_cached
 
 logger = logging.getLogger(__name__)
 
 AVAILABILITY_PATH = "/api/client/mitra-availability"
 
-# what Django's SecurityMiddleware, XFrameOptionsMiddleware and DRF add to the same answer
-_HEADERS = [
-    (b"content-type", b"application/json"),
-    (b"allow", b"GET, HEAD, OPTIONS"),
-    (b"x-frame-options", b"DENY"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-]
 _BODIES = {value: json.dumps({"available": value}, separators=(",", ":")).encode() for value in (True, False)}
 
 
-class _VerifiedTokens:
-    """Access tokens this process has verified, with their expiry and role. A customer
-    polls with the same token every 5 s; its signature is checked once, its expiry on
-    every poll. Bounded: emptied when full."""
-
-    def __init__(self, size: int = 50_000) -> None:
-        self.size = size
-        self.entries: dict[str, tuple[float, str]] = {}
-
-    def role(self, raw: str) -> str | None:
-        entry = self.entries.get(raw)
-        if entry is None:
-            try:
-                token = AccessToken(raw)
-            except TokenError:
-                return None
-            if len(self.entries) >= self.size:
-                self.entries.clear()
-            entry = self.entries[raw] = (float(token["exp"]), token.get("role"))
-        expires, role = entry
-        if expires <= time.time():
-            self.entries.pop(raw, None)
-            return None
-        return role
-
-
-_verified = _VerifiedTokens()
-
-
 def _customer_token(scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            kind, _, raw = value.decode("latin-1").partition(" ")
-            if kind.lower() != "bearer" or not raw.strip():
-                return False
-            return _verified.role(raw.strip()) == Role.CUSTOMER
-    return False
+    claims = bearer_claims(scope)
+    return claims is not None and claims.role == Role.CUSTOMER
 
 
 class _ProcessMemo:
@@ -101,15 +56,6 @@ class _ProcessMemo:
 _memo = _ProcessMemo()
 
 
-def _host_allowed(scope) -> bool:
-    """Django's own ``ALLOWED_HOSTS`` check (``HttpRequest.get_host``)."""
-    for name, value in scope.get("headers", ()):
-        if name == b"host":
-            domain, _port = split_domain_port(value.decode("latin-1"))
-            return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
-    return False
-
-
 class AvailabilityFastPath:
     """ASGI middleware in front of Django's HTTP handler (``config.asgi``)."""
 
@@ -120,16 +66,13 @@ class AvailabilityFastPath:
         if scope["type"] == "http" and scope["path"] == AVAILABILITY_PATH and scope["method"] == "GET":
             available = await self._answer(scope)
             if available is not None:
-                body = _BODIES[available]
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [*_HEADERS, (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
+                await send_json(send, 200, _BODIES[available], allow=b"GET, HEAD, OPTIONS")
                 return
         await self.django_app(scope, receive, send)
 
     @staticmethod
     async def _answer(scope) -> bool | None:
-        if not (_host_allowed(scope) and _customer_token(scope)):
+        if not (host_allowed(scope) and _customer_token(scope)):
             return None
         try:
             return await _memo.get()
