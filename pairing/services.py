@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import MitraProfile, MitraStatus, User
 from config.errors import ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
+from config.sql import json_param
 from failed_pairings.models import CauseTag, PairingFailure
 from live_settings.selectors import config_get
 from pairing import lifecycle, selectors
@@ -59,7 +60,7 @@ def schedule_deadline(session: ChatSession) -> None:
 # --- offers -----------------------------------------------------------------------------------
 _OFFER_SQL = f"""
     INSERT INTO {ChatRequestNotification._meta.db_table} (chat_session_id, mitra_id)
-    SELECT %s, mitra_id FROM unnest(%s::uuid[]) AS mitra_id
+    SELECT %s, m.id::uuid FROM jsonb_array_elements_text(%s::jsonb) AS m(id)
     ON CONFLICT (chat_session_id, mitra_id) DO NOTHING
 """
 
@@ -69,7 +70,7 @@ def offer(session: ChatSession, mitra_ids: list, call_name: str) -> None:
     # one statement with an array, no model instance per mitra: a blast to thousands is
     # the hot path (make bench P2); status and created_at are database defaults
     with connection.cursor() as cursor:
-        cursor.execute(_OFFER_SQL, [session.id, list(mitra_ids)])
+        cursor.execute(_OFFER_SQL, [session.id, json_param(list(mitra_ids))])
     payload = {"type": "chat_request", **chat_request_for_mitra(session)}
     push_data = {"type": "chat_request", "request_id": str(session.id), "request_type": session.request_type}
     deliver(

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
+from config.sql import json_param
 from live_settings.selectors import config_get
 from payments.models import (
     PaymentEvent,
@@ -165,7 +166,7 @@ _SWEEP_SQL = """
 WITH stale AS (
     SELECT p.id, p.status
     FROM payment_sessions p
-    WHERE p.id = ANY(%(ids)s)
+    WHERE p.id IN (SELECT c.id::uuid FROM jsonb_array_elements_text(%(ids)s::jsonb) AS c(id))
       AND NOT EXISTS (
           SELECT 1 FROM chat_sessions c
           WHERE c.payment_session_id = p.id AND c.status IN ('waiting', 'active', 'closing')
@@ -184,7 +185,7 @@ RETURNING p.id, p.customer_id, stale.status, p.amount,
 # 3. the append-only event of each expired row
 _SWEEP_EVENTS_SQL = f"""
 INSERT INTO {PaymentEvent._meta.db_table} (payment_session_id, from_status, to_status, reason)
-SELECT id, from_status, %(to)s, 'sweeper' FROM unnest(%(ids)s::uuid[], %(from)s::text[]) AS e(id, from_status)
+SELECT e.id, e.from_status, %(to)s, 'sweeper' FROM jsonb_to_recordset(%(rows)s::jsonb) AS e(id uuid, from_status text)
 """
 
 
@@ -201,15 +202,15 @@ def payments_sweep(*, now=None) -> list:
         claimed = [row[0] for row in cursor.fetchall()]
         if not claimed:
             return []
-        cursor.execute(_SWEEP_SQL, {"now": now, "ids": claimed})
+        cursor.execute(_SWEEP_SQL, {"now": now, "ids": json_param(claimed)})
         rows = cursor.fetchall()
     if not rows:
         return []
-    # one statement with arrays, no model instance per row: a pass can expire thousands
+    # one statement, no model instance per row: a pass can expire thousands
     with connection.cursor() as cursor:
         cursor.execute(
             _SWEEP_EVENTS_SQL,
-            {"ids": [pid for pid, *_ in rows], "from": [old for _, _, old, _, _ in rows], "to": PaymentStatus.EXPIRED},
+            {"rows": json_param([{"id": pid, "from_status": old} for pid, _, old, _, _ in rows]), "to": PaymentStatus.EXPIRED},
         )
     PairingFailure.objects.bulk_create(
         [

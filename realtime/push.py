@@ -9,7 +9,6 @@ anonymity rule: nothing of a customer but ``call_name`` in a mitra's payload).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
@@ -17,6 +16,8 @@ from typing import Protocol
 from django.conf import settings
 from django.db import connection
 from django.utils.module_loading import import_string
+
+from config.sql import json_param
 
 logger = logging.getLogger(__name__)
 
@@ -34,25 +35,19 @@ class PushBackend(Protocol):
 
 
 class OutboxPushBackend:
-    # one statement with arrays, no model instance per push: a blast records thousands
+    # one statement, no model instance per push: a blast records thousands
     _INSERT_SQL = """
         INSERT INTO push_outbox (user_id, title, body, data)
-        SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[]::jsonb[])
+        SELECT user_id, title, body, data
+        FROM jsonb_to_recordset(%s::jsonb) AS m(user_id uuid, title text, body text, data jsonb)
     """
 
     def send(self, messages: list[PushMessage]) -> None:
         if not messages:
             return
         with connection.cursor() as cursor:
-            cursor.execute(
-                self._INSERT_SQL,
-                [
-                    [str(m.user_id) for m in messages],
-                    [m.title for m in messages],
-                    [m.body for m in messages],
-                    [json.dumps(m.data) for m in messages],
-                ],
-            )
+            rows = [{"user_id": m.user_id, "title": m.title, "body": m.body, "data": m.data} for m in messages]
+            cursor.execute(self._INSERT_SQL, [json_param(rows)])
 
 
 class FcmPushBackend:
