@@ -67,8 +67,9 @@ _OFFER_SQL = f"""
 
 def offer(session: ChatSession, mitra_ids: list, call_name: str) -> None:
     """Offer a waiting attempt to ``mitra_ids``: rows in bulk, events and pushes after commit."""
-    # one statement with an array, no model instance per mitra: a blast to thousands is
-    # the hot path (make bench P2); status and created_at are database defaults
+    # one statement (the ids as one JSON parameter, config/sql.py), no model instance per
+    # mitra: a blast to thousands is the hot path (make bench P2); status and created_at
+    # are database defaults
     with connection.cursor() as cursor:
         cursor.execute(_OFFER_SQL, [session.id, json_param(list(mitra_ids))])
     payload = {"type": "chat_request", **chat_request_for_mitra(session)}
