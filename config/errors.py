@@ -12,7 +12,10 @@ from typing import Any
 
 class ErrorCode:
     INVALID_INPUT = "invalid_input"
-    PARSE_ERROR = "parse_error"
+    INVALID_JSON = "invalid_json"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    SERVER_ERROR = "server_error"
+    BAD_REQUEST = "bad_request"
     NOT_AUTHENTICATED = "not_authenticated"
     AUTHENTICATION_FAILED = "authentication_failed"
     TOKEN_NOT_VALID = "token_not_valid"

@@ -12,9 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import AppError, ErrorCode
+from config.parsers import PayloadTooLarge
 
 _CODES = {
-    exceptions.ParseError: ErrorCode.PARSE_ERROR,
+    # API.md (second release): unparseable or too deeply nested JSON is invalid_json
+    exceptions.ParseError: ErrorCode.INVALID_JSON,
     exceptions.NotAuthenticated: ErrorCode.NOT_AUTHENTICATED,
     exceptions.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
     exceptions.PermissionDenied: ErrorCode.PERMISSION_DENIED,
@@ -22,6 +24,7 @@ _CODES = {
     exceptions.MethodNotAllowed: ErrorCode.METHOD_NOT_ALLOWED,
     exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     exceptions.Throttled: ErrorCode.THROTTLED,
+    PayloadTooLarge: ErrorCode.PAYLOAD_TOO_LARGE,
 }
 
 

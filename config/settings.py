@@ -276,6 +276,11 @@ SIMPLE_JWT = {
 }
 
 # https://www.django-rest-framework.org/api-guide/settings/
+# request bodies (API.md: 413 payload_too_large above it; the web tier refuses larger
+# bodies before reading them, config/wsgi_bridge.py) and JSON nesting (400 invalid_json)
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MAX_BODY_BYTES", str(1024 * 1024)))
+API_MAX_JSON_DEPTH = int(os.environ.get("API_MAX_JSON_DEPTH", "32"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # first: its WWW-Authenticate header makes unauthenticated requests 401, not 403
@@ -284,7 +289,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "config.openapi.CurhatAutoSchema",
     "EXCEPTION_HANDLER": "config.exception_handler.exception_handler",

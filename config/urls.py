@@ -1,7 +1,8 @@
 from django.conf import settings
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config import error_views
 from config.health import health
 from control_center.admin_site import control_center_site
 
@@ -23,3 +24,10 @@ if settings.BENCH_BASELINE_VIEW:
     from ops.bench.baseline import BaselineApi
 
     urlpatterns.append(path("bench/baseline", BaselineApi.as_view()))
+
+# last: an unknown /api/ or /internal/ path (a non-UUID id included) is API.md's JSON 404
+urlpatterns.append(re_path(r"^(?:api|internal)/", error_views.not_found))
+
+handler400 = error_views.bad_request
+handler404 = error_views.not_found
+handler500 = error_views.server_error

@@ -24,15 +24,31 @@ from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
 
 from asgiref.wsgi import WsgiToAsgiInstance
+from django.conf import settings
 
 from config.errors import ErrorCode
 
-# API.md's error shape, for the one request Django never sees (too many duplicate headers)
-_BAD_REQUEST = (
-    {"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]},
-    {"type": "http.response.body", "body": json.dumps(
-        {"code": ErrorCode.INVALID_INPUT, "detail": "Too many duplicate headers."}).encode()},
-)
+
+def _error(status: int, code: str, detail: str) -> tuple[dict, dict]:
+    """API.md's error shape, for the requests Django never sees (sent as copies: a
+    server may consume the messages it is given)."""
+    body = json.dumps({"code": code, "detail": detail}).encode()
+    return (
+        {"type": "http.response.start", "status": status,
+         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]},
+        {"type": "http.response.body", "body": body},
+    )
+
+
+_BAD_REQUEST = _error(400, ErrorCode.INVALID_INPUT, "Too many duplicate headers.")
+_TOO_LARGE = _error(413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.")
+
+
+def _declared_length(scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 class ThreadPoolWsgi:
@@ -46,18 +62,32 @@ class ThreadPoolWsgi:
         if scope["type"] != "http":
             raise ValueError(f"ThreadPoolWsgi serves http scopes, not {scope['type']}")
         loop = asyncio.get_running_loop()
+        # a body over Django's own limit is refused before it is read (API.md: 413)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        declared = _declared_length(scope)
+        if declared is not None and declared > limit:
+            return await self._send_all(send, _TOO_LARGE)
         with SpooledTemporaryFile(max_size=65536) as body:
+            size = 0
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     return  # the client left before sending its body: nobody to answer
-                body.write(message.get("body", b""))
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:  # a chunked body without Content-Length
+                    return await self._send_all(send, _TOO_LARGE)
+                body.write(chunk)
                 if not message.get("more_body"):
                     break
             body.seek(0)
             messages = await loop.run_in_executor(self.executor, self._handle, scope, body)
+        await self._send_all(send, messages)
+
+    @staticmethod
+    async def _send_all(send, messages) -> None:
         for message in messages:
-            await send(message)
+            await send(dict(message))
 
     def _handle(self, scope, body) -> list[dict]:
         """On a pool thread: the whole Django request. Returns the response as ASGI

@@ -2,9 +2,11 @@
 
 Consumers translate high-level events sent to the per-user group into JSON frames;
 they decide nothing. Auth: an access JWT as ``Authorization: Bearer`` on the
-handshake (native apps) or ``?token=``; a missing/bad/expired token closes 4401, a
-wrong role 4403, and the socket is closed 4401 when its token expires. An absent
-``Origin`` (native apps) is accepted; a foreign ``Origin`` is refused at handshake.
+handshake (native apps) or ``?token=``; a missing/bad/expired token, or an account
+that is no longer active, closes 4401, a wrong role 4403; the socket is closed 4401 when
+its token expires or its account is deactivated (``realtime.delivery.close_sockets``).
+An absent ``Origin`` (native apps) is accepted; a foreign ``Origin`` is refused at
+handshake, and so is any other websocket path.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 from autobahn.exception import Disconnected
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import Role
+from accounts.selectors import user_is_active
 from realtime.presence import presence_beat_async, presence_leave_async
 
 logger = logging.getLogger(__name__)
@@ -86,8 +90,15 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         self.user_id = token["user_id"]
         self.group = user_group(self.user_id)
         # join and beat before accepting: a client that has seen the accept misses no event
-        # sent after it, and counts as connected already
+        # sent after it, and counts as connected already. The account is checked after
+        # joining: a deactivation from now on reaches this socket as a close.
         await self.channel_layer.group_add(self.group, self.channel_name)
+        if not await database_sync_to_async(user_is_active)(self.user_id):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.user_id = None
+            await self.accept()
+            await self.close(code=CLOSE_AUTH)
+            return
         await self._beat()
         await self.accept()
         self._expiry_task = asyncio.ensure_future(self._close_at(int(token["exp"])))
@@ -148,6 +159,10 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         """A domain event for this user: ``{"type": "realtime.event", "payload": {...}}``."""
         await self.send_json(event["payload"])
 
+    async def realtime_close(self, event) -> None:
+        """The account may no longer use its sockets (deactivated, deleted)."""
+        await self.close(code=CLOSE_AUTH)
+
 
 class ClientConsumer(UserSocketConsumer):
     role = Role.CUSTOMER
@@ -155,3 +170,10 @@ class ClientConsumer(UserSocketConsumer):
 
 class MitraConsumer(UserSocketConsumer):
     role = Role.MITRA
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Any other websocket path: the handshake is refused (HTTP 403), not a server error."""
+
+    async def connect(self) -> None:
+        await self.close()

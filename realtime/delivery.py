@@ -36,6 +36,9 @@ STATS = ("events_sent", "events_retried", "events_dropped")
 class Event:
     user_id: object
     payload: dict
+    # the consumer handler it reaches: realtime.event sends ``payload`` as a frame;
+    # realtime.close closes the socket (close_sockets)
+    handler: str = "realtime.event"
 
 
 def deliver(*, events: list[Event] = (), pushes: list[PushMessage] = ()) -> None:
@@ -45,6 +48,12 @@ def deliver(*, events: list[Event] = (), pushes: list[PushMessage] = ()) -> None
         after_commit(lambda: send_events_now(events))
     if pushes:
         after_commit(lambda: get_push_backend().send(pushes))
+
+
+def close_sockets(user_ids: list) -> None:
+    """Close every open socket of ``user_ids`` (4401), whichever process holds it, the
+    way events are sent (through this process's outbox when it is a web process)."""
+    send_events_now([Event(user_id, {}, handler="realtime.close") for user_id in user_ids])
 
 
 def _stats_key() -> str:
@@ -72,7 +81,7 @@ def delivery_stats() -> dict[str, int]:
 
 async def _send_batch(layer, batch: list[Event]) -> tuple[int, int]:
     """Send one batch, retrying the whole batch on a Redis error. Returns (retries, dropped)."""
-    sends = [(user_group(e.user_id), {"type": "realtime.event", "payload": e.payload}) for e in batch]
+    sends = [(user_group(e.user_id), {"type": e.handler, "payload": e.payload}) for e in batch]
     retries = settings.REALTIME_FANOUT_RETRIES
     for attempt in range(retries + 1):
         try:

@@ -1,8 +1,10 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from realtime.consumers import ClientConsumer, MitraConsumer
+from realtime.consumers import ClientConsumer, MitraConsumer, UnknownPathConsumer
 
 websocket_urlpatterns = [
     path("ws/client/", ClientConsumer.as_asgi()),
     path("ws/mitra/", MitraConsumer.as_asgi()),
+    # last: channels' router raises "No route found" (a server error) for anything else
+    re_path(r"", UnknownPathConsumer.as_asgi()),
 ]

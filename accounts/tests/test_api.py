@@ -82,7 +82,7 @@ def test_malformed_json_is_a_400_in_the_error_shape(anon_client):
     response = anon_client.post("/api/auth/register", "{not json", content_type="application/json")
 
     assert response.status_code == 400
-    assert response.json()["code"] == "parse_error"
+    assert response.json()["code"] == "invalid_json"
     assert User.objects.count() == 0
 
 

@@ -22,9 +22,12 @@ import json
 import logging
 import re
 
+from django.conf import settings
+
 from accounts.models import Role
 from chat.services import MAX_TEXT_LENGTH, message_send_while_active
 from config.fast_path import bearer_claims, header, host_allowed, render_json, send_json
+from config.parsers import json_depth_exceeds, reject_constant
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +40,6 @@ _MAX_BODY = 8 * MAX_TEXT_LENGTH
 # what DRF's CharField refuses besides length: NUL and lone surrogates
 _REFUSED_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 _ALLOW = b"GET, POST, HEAD, OPTIONS"
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")  # as DRF's JSONParser: no NaN or Infinity
 
 
 def _json_content(scope) -> bool:
@@ -62,10 +61,10 @@ def _content_length(scope) -> int | None:
 def _sendable(body: bytes) -> tuple[str, str] | None:
     """``(client_message_id, text)`` when the serializer would accept them unchanged."""
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
+        data = json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+    except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError and JSONDecodeError
         return None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or json_depth_exceeds(data, settings.API_MAX_JSON_DEPTH):
         return None
     client_message_id, text = data.get("client_message_id"), data.get("text")
     if not (isinstance(client_message_id, str) and isinstance(text, str)):

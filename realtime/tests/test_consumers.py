@@ -388,3 +388,55 @@ def test_invalid_json_or_binary_frame_does_not_break_the_socket(make_customer, a
     # then: answered like any other message it cannot use, and still alive
     assert error == {"type": "error", "code": "unknown_message", "detail": "Only ping is accepted."}
     assert reply == {"type": "pong"}
+
+
+# --- account state (issue 10) ---------------------------------------------------
+@pytest.mark.parametrize("path, fixture", [(CLIENT, "make_customer"), (MITRA, "make_mitra")])
+def test_a_deactivated_accounts_valid_token_is_closed_4401_and_joins_nothing(path, fixture, request, api_client_for):
+    user = request.getfixturevalue(fixture)()
+    access = api_client_for(user).tokens["access"]
+    type(user).objects.filter(id=user.id).update(is_active=False)
+
+    connected, frame, silent = asyncio.run(_refused(path, _headers(token=access), user_id=user.id))
+
+    assert connected == (True, None)
+    assert frame == CLOSED_AUTH
+    assert silent is True
+
+
+@pytest.mark.parametrize("how", ["deactivated", "deleted"])
+def test_open_sockets_of_an_account_that_is_deactivated_or_deleted_are_closed_4401(how, make_customer, api_client_for):
+    """Every device of the user, also one whose socket another process would hold (the
+    close goes through the channel layer); another user's socket stays open."""
+    user, bystander = make_customer(), make_customer()
+    access, other = api_client_for(user).tokens["access"], api_client_for(bystander).tokens["access"]
+
+    def change():
+        if how == "deactivated":
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+        else:
+            user.delete()
+
+    async def scenario():
+        async with _socket(CLIENT, _headers(token=access)) as phone, _socket(CLIENT, _headers(token=access)) as tablet, \
+                _socket(CLIENT, _headers(token=other)) as theirs:
+            for socket in (phone, tablet, theirs):
+                assert (await socket.connect()) == (True, None)
+            await asyncio.to_thread(change)
+            closed = [await socket.receive_output(timeout=30) for socket in (phone, tablet)]
+            return closed, await _ping(theirs)
+
+    closed, pong = asyncio.run(scenario())
+
+    assert closed == [CLOSED_AUTH, CLOSED_AUTH]
+    assert pong == {"type": "pong"}
+
+
+@pytest.mark.parametrize("path", ["/ws/operator/", "/ws/", "/", "/ws/client/extra/"])
+def test_an_unknown_websocket_path_is_refused_at_the_handshake(path):
+    async def scenario():
+        async with _socket(path) as socket:
+            return await socket.connect()
+
+    assert asyncio.run(scenario()) == HANDSHAKE_REJECTED

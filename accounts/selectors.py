@@ -1,0 +1,10 @@
+"""Reads of accounts."""
+
+from __future__ import annotations
+
+from accounts.models import User
+
+
+def user_is_active(user_id) -> bool:
+    """Whether the account may still use the API and its sockets (as JWT auth checks)."""
+    return User.objects.filter(id=user_id, is_active=True).exists()
