@@ -32,3 +32,16 @@ def normalize_email(raw: str) -> str:
 
 def looks_like_email(login: str) -> bool:
     return "@" in login
+
+
+def login_identifier(login: str) -> str:
+    """One key per person for a typed login: an email lower-cased, a phone in its
+    canonical form (``0812…``, ``62812…`` and ``+62 812-…`` are one), anything else as
+    typed (lower-cased). Failed-login limits count per this key."""
+    login = (login or "").strip()
+    if looks_like_email(login):
+        return normalize_email(login)
+    try:
+        return normalize_phone(login)
+    except ValueError:
+        return login.lower()

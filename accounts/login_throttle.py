@@ -10,11 +10,12 @@ import hashlib
 
 from django.conf import settings
 
+from accounts.identifiers import login_identifier
 from config.redis_client import get_redis
 
 
 def _key(login: str) -> str:
-    digest = hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32]
+    digest = hashlib.sha256(login_identifier(login).encode()).hexdigest()[:32]
     return f"{settings.REDIS_PREFIX}:login-failures:{digest}"
 
 

@@ -7,6 +7,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from fcm_django.models import FCMDevice
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.identifiers import normalize_email, normalize_phone
@@ -83,9 +85,33 @@ def token_obtain(*, login: str, password: str, request=None) -> dict:
         login_failure_record(login)
         raise AppError(ErrorCode.INVALID_CREDENTIALS, "Wrong login or password.", status=401)
     login_failures_clear(login)
-    refresh = RefreshToken.for_user(user)
-    refresh["role"] = user.role
+    refresh = _issue(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh), "role": user.role, "user_id": str(user.id)}
+
+
+def _issue(user: User) -> RefreshToken:
+    refresh = RefreshToken.for_user(user)  # recorded as outstanding by the blacklist app
+    refresh["role"] = user.role
+    return refresh
+
+
+@transaction.atomic
+def token_refresh(*, refresh: str) -> dict:
+    """A new access token and a new refresh token for a valid, unused refresh token of an
+    active account. The used one is blacklisted in the same transaction; of two
+    concurrent uses exactly one wins (the blacklist row is unique per token)."""
+    try:
+        token = RefreshToken(refresh)  # signature, expiry, type, and not blacklisted
+    except TokenError as exc:
+        raise InvalidToken(str(exc)) from None
+    user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: token.get(jwt_settings.USER_ID_CLAIM)}).first()
+    if user is None or not user.is_active:  # deleted or deactivated since
+        raise InvalidToken("The account of this token can no longer sign in.")
+    _, first_use = token.blacklist()  # get_or_create on a unique row: one use wins
+    if not first_use:
+        raise InvalidToken("Token is blacklisted")
+    new = _issue(user)
+    return {"access": str(new.access_token), "refresh": str(new)}
 
 
 @transaction.atomic

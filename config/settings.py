@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "corsheaders",
@@ -273,6 +274,11 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
     "UPDATE_LAST_LOGIN": False,
+    # a refresh token works once: the refresh answer carries a new one, the used one is
+    # blacklisted (accounts.services.token_refresh)
+    # https://django-rest-framework-simplejwt.readthedocs.io/en/latest/blacklist_app.html
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 # https://www.django-rest-framework.org/api-guide/settings/

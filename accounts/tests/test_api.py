@@ -128,6 +128,18 @@ def test_repeated_failures_lock_the_login_even_for_the_right_password(anon_clien
     assert 0 < response.json()["retry_after_seconds"] <= settings.LOGIN_FAILURE_WINDOW_SECONDS
 
 
+def test_the_spellings_of_one_phone_number_share_one_failure_count(anon_client, make_customer, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    make_customer(phone="081234567890")
+    for spelling in ("081234567890", "6281234567890", "+62 812-3456-7890"):
+        response = anon_client.post("/api/auth/token", {"login": spelling, "password": "bad"}, format="json")
+        assert response.status_code == 401
+
+    response = anon_client.post("/api/auth/token", {"login": "+6281234567890", "password": PASSWORD}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (429, "too_many_login_attempts")
+
+
 def test_a_successful_login_resets_the_failure_count(anon_client, make_customer, settings):
     settings.LOGIN_FAILURE_LIMIT = 3
     user = make_customer()
@@ -170,6 +182,51 @@ def test_refresh_with_a_bad_token_is_401_in_the_error_shape(anon_client):
     assert response.status_code == 401
     assert response.json()["code"] == "token_not_valid"
     assert response.json()["detail"]
+
+
+def _login(client, user) -> dict:
+    return client.post("/api/auth/token", {"login": user.email, "password": PASSWORD}, format="json").json()
+
+
+def test_a_refresh_token_works_once_and_its_successor_carries_on(anon_client, make_customer):
+    tokens = _login(anon_client, make_customer())
+
+    first = anon_client.post("/api/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
+    again = anon_client.post("/api/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
+    successor = anon_client.post("/api/auth/token/refresh", {"refresh": first.json()["refresh"]}, format="json")
+
+    assert first.status_code == 200 and set(first.json()) == {"access", "refresh"}
+    assert first.json()["refresh"] != tokens["refresh"]
+    assert (again.status_code, again.json()["code"]) == (401, "token_not_valid")
+    assert successor.status_code == 200
+
+
+@pytest.mark.parametrize("change", ["deleted", "deactivated"])
+def test_refresh_for_an_account_deleted_or_deactivated_since_is_401_not_500(change, anon_client, make_customer):
+    user = make_customer()
+    tokens = _login(anon_client, user)
+    if change == "deleted":
+        user.delete()
+    else:
+        User.objects.filter(pk=user.pk).update(is_active=False)
+
+    response = anon_client.post("/api/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (401, "token_not_valid")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_refresh_token_used_at_once_from_twelve_places_gives_one_new_pair(make_customer):
+    """Real race: twelve threads, each with its own database connection."""
+    from pairing.tests.live import race
+
+    tokens = _login(APIClient(), make_customer())
+    answers = race([
+        lambda: APIClient().post("/api/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
+        for _ in range(12)
+    ])
+
+    assert sorted(answer.status_code for answer in answers) == [200] + [401] * 11
 
 
 # --- devices --------------------------------------------------------------------
