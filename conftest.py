@@ -87,6 +87,14 @@ def _fast_password_hasher(settings):
 
 
 @pytest.fixture(autouse=True)
+def _rate_limits_out_of_the_way(settings):
+    """Every test request comes from 127.0.0.1 and many tests send in bursts: rate
+    limits are tested where they are the subject (config/tests/test_rate_limits.py),
+    which set the scope they test."""
+    settings.RATE_LIMITS = {scope: "100000/s" for scope in settings.RATE_LIMITS}
+
+
+@pytest.fixture(autouse=True)
 def _fresh_redis_state():
     """Redis outlives each test's database: login counters, the availability cache,
     presence and cached settings must not leak from one test into the next."""
@@ -99,7 +107,7 @@ def _fresh_redis_state():
     # otherwise land in the middle of a test and break its query counts
     assert live_settings_cache.wait_until_subscribed(timeout=10), "no config:invalidate subscription"
     client = get_redis()
-    for pattern in ("login-failures:*", "availability*", "presence:*"):
+    for pattern in ("login-failures:*", "rate:*", "availability*", "presence:*"):
         for key in client.scan_iter(f"{settings.REDIS_PREFIX}:{pattern}"):
             client.delete(key)
     live_settings_cache.clear()

@@ -78,6 +78,7 @@ def token_obtain(*, login: str, password: str, request=None) -> dict:
             ErrorCode.TOO_MANY_LOGIN_ATTEMPTS,
             "Too many failed attempts. Try again later.",
             status=429,
+            retry_after=retry_after,
             retry_after_seconds=retry_after,
         )
     user = authenticate(request, login=login, password=password)

@@ -25,6 +25,8 @@ class ErrorCode:
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     THROTTLED = "throttled"
+    RATE_LIMITED = "rate_limited"
+    SERVICE_UNAVAILABLE = "service_unavailable"
     TOO_MANY_LOGIN_ATTEMPTS = "too_many_login_attempts"
     CONFLICT = "conflict"
     ALREADY_REGISTERED = "already_registered"

@@ -5,6 +5,8 @@ https://www.django-rest-framework.org/api-guide/exceptions/#custom-exception-han
 
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions
@@ -23,7 +25,7 @@ _CODES = {
     exceptions.NotFound: ErrorCode.NOT_FOUND,
     exceptions.MethodNotAllowed: ErrorCode.METHOD_NOT_ALLOWED,
     exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-    exceptions.Throttled: ErrorCode.THROTTLED,
+    exceptions.Throttled: ErrorCode.RATE_LIMITED,
     PayloadTooLarge: ErrorCode.PAYLOAD_TOO_LARGE,
 }
 
@@ -40,7 +42,11 @@ def _flatten_first_message(errors) -> str:
 
 def exception_handler(exc, context):
     if isinstance(exc, AppError):
-        return Response(exc.as_dict(), status=exc.status_code)
+        body = exc.as_dict()
+        # a 429 of the service's own (too_many_login_attempts) says when, as rate_limited does
+        retry_after = body.get("retry_after")
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response(body, status=exc.status_code, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -67,6 +73,7 @@ def exception_handler(exc, context):
     code = data.get("code") if isinstance(data.get("code"), str) else code
     body = {"code": code or ErrorCode.INVALID_INPUT, "detail": str(data.get("detail", exc))}
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        body["retry_after_seconds"] = int(exc.wait)
+        # API.md: retry_after (the Retry-After header's value); retry_after_seconds as before
+        body["retry_after"] = body["retry_after_seconds"] = int(math.ceil(exc.wait))
     response.data = body
     return response

@@ -100,10 +100,11 @@ def render_json(data) -> bytes:
     return _renderer.render(data)
 
 
-async def send_json(send, status: int, body: bytes, *, allow: bytes) -> None:
+async def send_json(send, status: int, body: bytes, *, allow: bytes, extra_headers=()) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"allow", allow),
+        *extra_headers,
         *SECURITY_HEADERS,
         (b"content-length", str(len(body)).encode()),
     ]

@@ -287,6 +287,24 @@ SIMPLE_JWT = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MAX_BODY_BYTES", str(1024 * 1024)))
 API_MAX_JSON_DEPTH = int(os.environ.get("API_MAX_JSON_DEPTH", "32"))
 
+# Rate limits (config/throttling.py): "<count>/<s|min|hour|day>", comma-separated windows;
+# each scope overridable by RATE_LIMIT_<SCOPE>, e.g. RATE_LIMIT_MESSAGES="5/s,120/min"
+_DEFAULT_RATE_LIMITS = {
+    "login_address": "20/min,200/hour",  # POST /api/auth/token per client address
+    "login_all": "3000/min",  # … all addresses together
+    "token_refresh": "30/min",  # POST /api/auth/token/refresh per client address
+    "register": "5/min,20/hour",  # POST /api/auth/register per client address
+    "messages": "5/s,120/min",  # POST /api/chat/{id}/messages per user
+    "payment_sessions": "10/min,60/hour",  # POST /api/client/payment-sessions per user
+    "devices": "10/min,50/day",  # POST /api/devices per user
+}
+RATE_LIMITS = {
+    scope: os.environ.get(f"RATE_LIMIT_{scope.upper()}", rate) for scope, rate in _DEFAULT_RATE_LIMITS.items()
+}
+# behind a proxy: the header it sets with the client's address (its last entry counts),
+# e.g. X-Forwarded-For; empty: REMOTE_ADDR (a client-written header is never trusted)
+CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # first: its WWW-Authenticate header makes unauthenticated requests 401, not 403

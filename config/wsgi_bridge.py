@@ -44,6 +44,9 @@ _BAD_REQUEST = _error(400, ErrorCode.INVALID_INPUT, "Too many duplicate headers.
 _TOO_LARGE = _error(413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.")
 
 
+COUNTED_RATE_LIMITS = "curhat.counted_rate_limits"
+
+
 def _declared_length(scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -103,6 +106,9 @@ class ThreadPoolWsgi:
         # request carries no Content-Length, and WSGI reads nothing without one)
         environ["CONTENT_LENGTH"] = str(body.seek(0, 2))
         body.seek(0)
+        # rate limits an ASGI fast path already counted for this request (a client
+        # cannot set a key like this: headers become HTTP_* keys)
+        environ[COUNTED_RATE_LIMITS] = scope.get(COUNTED_RATE_LIMITS, ())
         result = self.wsgi_application(environ, instance.start_response)
         try:
             chunks = [bytes(chunk) for chunk in result]

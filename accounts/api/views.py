@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from config.throttling import rate_limit
 
 
 class RegisterApi(APIView):
@@ -16,6 +17,7 @@ class RegisterApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [rate_limit("register", per="address")]
 
     class InputSerializer(serializers.Serializer):
         call_name = serializers.CharField(max_length=50, trim_whitespace=True)
@@ -37,10 +39,12 @@ class RegisterApi(APIView):
 
 
 class TokenObtainApi(APIView):
-    """Log in with phone or email (``login``) and password; failed attempts are rate-limited."""
+    """Log in with phone or email (``login``) and password. Failed attempts are limited per
+    login (``accounts.login_throttle``); all attempts per address and overall."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [rate_limit("login_address", per="address"), rate_limit("login_all", per="all")]
 
     class InputSerializer(serializers.Serializer):
         login = serializers.CharField(max_length=254)
@@ -66,6 +70,7 @@ class TokenRefreshApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [rate_limit("token_refresh", per="address")]
 
     class InputSerializer(serializers.Serializer):
         refresh = serializers.CharField()
@@ -87,6 +92,8 @@ class TokenRefreshApi(APIView):
 
 class DeviceRegisterApi(APIView):
     """Register the caller's FCM token (fcm-django's ``FCMDevice``)."""
+
+    throttle_classes = [rate_limit("devices")]
 
     class InputSerializer(serializers.Serializer):
         registration_id = serializers.CharField(max_length=4096)

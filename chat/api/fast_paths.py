@@ -28,6 +28,8 @@ from accounts.models import Role
 from chat.services import MAX_TEXT_LENGTH, message_send_while_active
 from config.fast_path import bearer_claims, header, host_allowed, render_json, send_json
 from config.parsers import json_depth_exceeds, reject_constant
+from config.throttling import hit_async, throttled_body
+from config.wsgi_bridge import COUNTED_RATE_LIMITS
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +111,14 @@ class MessageSendFastPath:
                     body += message.get("body", b"")
                     if not message.get("more_body"):
                         break
-                answer = await self._send(scope, match.group(1), body)
+                status, answer, counted = await self._send(scope, match.group(1), body)
                 if answer is not None:
-                    await send_json(send, 201, render_json(answer), allow=_ALLOW)
+                    headers = [(b"retry-after", str(answer["retry_after"]).encode())] if status == 429 else []
+                    await send_json(send, status, render_json(answer), allow=_ALLOW, extra_headers=headers)
                     return
                 receive = _replaying(body, receive)
+                if counted:  # Django must not count this send a second time
+                    scope = {**scope, COUNTED_RATE_LIMITS: (*scope.get(COUNTED_RATE_LIMITS, ()), "messages")}
         await self.django_app(scope, receive, send)
 
     @staticmethod
@@ -122,19 +127,28 @@ class MessageSendFastPath:
         return length is not None and length <= _MAX_BODY and _json_content(scope) and host_allowed(scope)
 
     @staticmethod
-    async def _send(scope, chat_session_id: str, body: bytes) -> dict | None:
+    async def _send(scope, chat_session_id: str, body: bytes) -> tuple[int, dict | None, bool]:
+        """``(status, answer, counted)``: the answer to send, or ``None`` for Django; and
+        whether this send was counted against the sender's rate limit already."""
         claims = bearer_claims(scope)
         if claims is None or claims.role not in (Role.CUSTOMER, Role.MITRA):
-            return None
+            return 0, None, False
         sendable = _sendable(body)
         if sendable is None:
-            return None
+            return 0, None, False
         client_message_id, text = sendable
         try:
-            return await message_send_while_active(
+            wait = await hit_async("messages", f"user:{claims.user_id}")
+        except Exception as exc:  # Redis trouble: Django's path answers (or fails) the usual way
+            logger.warning("message send fast path: rate limit: %s: %s", type(exc).__name__, exc)
+            return 0, None, False
+        if wait is not None:
+            return 429, throttled_body(wait), True
+        try:
+            answer = await message_send_while_active(
                 user_id=claims.user_id, chat_session_id=chat_session_id, client_message_id=client_message_id, text=text
             )
         except Exception as exc:  # database trouble: Django's path answers (or fails) the usual way
             logger.warning("message send fast path: %s: %s", type(exc).__name__, exc)
-            return None
-
+            answer = None
+        return (201, answer, True)

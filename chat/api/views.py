@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from accounts.permissions import request_role
 from chat import services
 from chat.representations import MessageSerializer, message_payload
+from config.throttling import rate_limit
 
 
 class IsCustomerOrMitra(BasePermission):
@@ -23,6 +24,8 @@ class ChatParticipantApi(APIView):
 
 
 class MessagesApi(ChatParticipantApi):
+    throttle_classes = [rate_limit("messages")]  # sends only (the fast path counts its own)
+
     class ListInputSerializer(serializers.Serializer):
         after = serializers.UUIDField(required=False)
 

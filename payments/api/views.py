@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCustomer
+from config.throttling import rate_limit
 from live_settings.selectors import config_get
 from payments import selectors, services
 from payments.idempotency import idempotent
@@ -59,6 +60,8 @@ class PricingTiersApi(CustomerApi):
 
 
 class PaymentSessionCreateApi(CustomerApi):
+    throttle_classes = [rate_limit("payment_sessions")]
+
     class InputSerializer(serializers.Serializer):
         tier_id = serializers.UUIDField(required=False)
         free_trial = serializers.BooleanField(required=False, default=False)
