@@ -6,13 +6,21 @@ https://docs.djangoproject.com/en/5.2/topics/http/views/#customizing-error-views
 
 from __future__ import annotations
 
+import sys
+
+import redis
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.views import defaults
 
 from config.errors import ErrorCode
 
 _API_PREFIXES = ("/api/", "/internal/")
+# what a dependency being down looks like from here: PostgreSQL (Django wraps psycopg's
+# errors, its pool's timeout included) and Redis (cache, counters, channel layer)
+_OUTAGES = (OperationalError, InterfaceError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+RETRY_AFTER_SECONDS = 5
 
 
 def is_api_path(path: str) -> bool:
@@ -41,7 +49,27 @@ def bad_request(request, exception=None):
     return defaults.bad_request(request, exception)
 
 
+def is_outage(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is PostgreSQL or Redis being unreachable."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, _OUTAGES):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def server_error(request):
+    """``handler500`` (called while the exception is being handled): PostgreSQL or Redis
+    unreachable is 503 ``service_unavailable`` with ``Retry-After`` (API.md), anything
+    else 500."""
+    if is_outage(sys.exc_info()[1]):
+        if is_api_path(request.path):
+            response = _json(503, ErrorCode.SERVICE_UNAVAILABLE, "The service is briefly unavailable. Try again shortly.")
+        else:
+            response = HttpResponse("Service briefly unavailable. Try again shortly.", status=503, content_type="text/plain")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if is_api_path(request.path):
         return _json(500, ErrorCode.SERVER_ERROR, "Something went wrong on our side.")
     return defaults.server_error(request)

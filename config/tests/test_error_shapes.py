@@ -10,6 +10,7 @@ import json
 
 import pytest
 from channels.testing import HttpCommunicator
+from rest_framework.test import APIClient
 
 from accounts.models import User
 from config.asgi import application
@@ -104,3 +105,37 @@ def test_pages_outside_the_api_keep_django_html_404(client):
 
     assert response.status_code == 404
     assert "application/json" not in response["Content-Type"]
+
+
+# --- a dependency down --------------------------------------------------------------
+def test_redis_unreachable_is_503_service_unavailable_not_500(settings, make_customer):
+    """The login counter lives in Redis: with Redis gone the API says so, in its shape."""
+    user = make_customer()
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    client = APIClient(raise_request_exception=False)
+
+    response = client.post("/api/auth/token", {"login": user.email, "password": "whatever"}, format="json")
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
+    assert response["Retry-After"] == "5"
+
+
+def test_what_counts_as_an_outage():
+    import psycopg
+    import redis
+    from django.db import OperationalError
+
+    from config.error_views import is_outage
+
+    assert is_outage(OperationalError("connection refused"))
+    assert is_outage(redis.exceptions.ConnectionError("down"))
+    try:
+        try:
+            raise psycopg.OperationalError("server closed the connection")
+        except psycopg.OperationalError as exc:
+            raise OperationalError(str(exc)) from exc
+    except OperationalError as wrapped:
+        assert is_outage(wrapped)
+    assert not is_outage(ValueError("a bug"))
+    assert not is_outage(None)
