@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "control_center.middleware.OperatorTimeZoneMiddleware",
+    "control_center.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -383,9 +384,29 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
-SESSION_COOKIE_SECURE = env_bool("BEHIND_TLS_PROXY")
-CSRF_COOKIE_SECURE = env_bool("BEHIND_TLS_PROXY")
+# HTTPS behind a TLS-terminating proxy (BEHIND_TLS_PROXY=1): trust its X-Forwarded-Proto,
+# secure cookies, redirect plain HTTP (but /health: the load balancer's probe), HSTS.
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/ — `manage.py check
+# --deploy` reports nothing with these (config/tests/test_deploy_check.py).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+SESSION_COOKIE_SECURE = BEHIND_TLS_PROXY
+CSRF_COOKIE_SECURE = BEHIND_TLS_PROXY
+SECURE_SSL_REDIRECT = BEHIND_TLS_PROXY
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000")) if BEHIND_TLS_PROXY else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", default=True)
+# preloading is a promise to browsers that is slow to undo: only on request
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD")
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]  # "SECURE_HSTS_PRELOAD is not True": a choice
+# the control center's pages (control_center/middleware.py)
+CONTROL_CENTER_CSP = os.environ.get(
+    "CONTROL_CENTER_CSP",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -12,6 +14,7 @@ from accounts import services
 from config.throttling import rate_limit
 
 
+@method_decorator(never_cache, name="dispatch")  # tokens and accounts: never stored by a cache
 class RegisterApi(APIView):
     """Customer self sign-up. Mitra and operator accounts are made by operators."""
 
@@ -38,6 +41,7 @@ class RegisterApi(APIView):
         return Response(self.OutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
+@method_decorator(never_cache, name="dispatch")  # tokens and accounts: never stored by a cache
 class TokenObtainApi(APIView):
     """Log in with phone or email (``login``) and password. Failed attempts are limited per
     login (``accounts.login_throttle``); all attempts per address and overall."""
@@ -64,6 +68,7 @@ class TokenObtainApi(APIView):
         return Response(self.OutputSerializer(tokens).data)
 
 
+@method_decorator(never_cache, name="dispatch")  # tokens and accounts: never stored by a cache
 class TokenRefreshApi(APIView):
     """``{"refresh"}`` → ``{"access", "refresh"}``: the role claim is carried over, the
     used refresh token is refused from now on (rotation with simplejwt's blacklist)."""

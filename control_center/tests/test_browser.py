@@ -60,11 +60,16 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A fresh page; at the end, no page may have broken the control center's CSP
+    (Chromium reports each blocked script, style or request on the console)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    violations = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert not violations, violations
 
 
 def shot(page, name: str) -> None:
