@@ -21,6 +21,7 @@ class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [rate_limit("register", per="address")]
+    error_statuses = (409,)  # already_registered
 
     class InputSerializer(serializers.Serializer):
         call_name = serializers.CharField(max_length=50, trim_whitespace=True)
@@ -49,6 +50,7 @@ class TokenObtainApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [rate_limit("login_address", per="address"), rate_limit("login_all", per="all")]
+    error_statuses = (401,)  # wrong login or password; 429 also for the per-login lockout
 
     class InputSerializer(serializers.Serializer):
         login = serializers.CharField(max_length=254)
@@ -76,6 +78,7 @@ class TokenRefreshApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [rate_limit("token_refresh", per="address")]
+    error_statuses = (401,)  # an invalid, expired or used refresh token
 
     class InputSerializer(serializers.Serializer):
         refresh = serializers.CharField()
