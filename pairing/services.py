@@ -224,16 +224,19 @@ def chat_request_accept(*, mitra: User, chat_session_id) -> ChatSession:
     """First accept wins. The mitra's profile row lock serializes their own accepts, so
     capacity holds even for simultaneous accepts of several requests; the conditional
     update on the attempt decides between mitras."""
-    profile = _lock_mitra(mitra)
+    # the offer first, unlocked: offers and attempts only ever leave "offered"/"waiting",
+    # so one seen gone is gone — the losers of a race that arrive after the winner
+    # committed answer at once, without locking anything (make bench P3)
     offer = (
         ChatRequestNotification.objects.select_related("chat_session")
-        .filter(chat_session_id=chat_session_id, mitra=mitra)
-        .first()
+        .filter(chat_session_id=chat_session_id, mitra=mitra)[:1]
     )
+    offer = next(iter(offer), None)
     if offer is None:
         raise NotFoundError("Chat request not found.")
-    if offer.status != NotificationStatus.OFFERED:
+    if offer.status != NotificationStatus.OFFERED or offer.chat_session.status != ChatStatus.WAITING:
         raise ConflictError(ErrorCode.REQUEST_UNAVAILABLE, "This request is no longer available.")
+    profile = _lock_mitra(mitra)
     if profile.status != MitraStatus.ONLINE:
         raise ConflictError(ErrorCode.MITRA_OFFLINE, "Go online to accept requests.")
     attempt = offer.chat_session
