@@ -140,8 +140,11 @@ def database_from_url(url: str) -> dict:
 
 DATABASES = {"default": database_from_url(required_env("DATABASE_URL"))}
 # threads per web process that run Django's request handling (config/wsgi_bridge.py);
-# keep it below DB_POOL_MAX_SIZE so that no request waits for a database connection
-WEB_THREADS = int(os.environ.get("WEB_THREADS", "8"))
+# keep it below DB_POOL_MAX_SIZE so that no request waits for a database connection.
+# Few: each database round trip of a request must win the GIL back from the others, so
+# more threads made a contended request slower (make bench P3, 50 simultaneous accepts:
+# p99 about 140-160 ms with 4, 220-330 ms with 8, p50 255 ms with 16)
+WEB_THREADS = int(os.environ.get("WEB_THREADS", "4"))
 # connections per web process for the fast paths that query from the event loop
 # (config/async_db.py: sending a message), and how long one waits for a free connection
 WEB_ASYNC_DB_POOL_SIZE = int(os.environ.get("WEB_ASYNC_DB_POOL_SIZE", "8"))
