@@ -43,7 +43,9 @@ def bad_request(request, exception=None):
     """``handler400``: Django's refusals before any view (a disallowed host, a body over
     ``DATA_UPLOAD_MAX_MEMORY_SIZE`` read by Django itself → 413)."""
     if isinstance(exception, RequestDataTooBig):
-        return _json(413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.")
+        if is_api_path(request.path):
+            return _json(413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.")
+        return HttpResponse("Request body too large.", status=413, content_type="text/plain")
     if is_api_path(request.path):
         return _json(400, ErrorCode.BAD_REQUEST, "Bad request.")
     return defaults.bad_request(request, exception)

@@ -24,7 +24,6 @@ class ErrorCode:
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
-    THROTTLED = "throttled"
     RATE_LIMITED = "rate_limited"
     SERVICE_UNAVAILABLE = "service_unavailable"
     TOO_MANY_LOGIN_ATTEMPTS = "too_many_login_attempts"

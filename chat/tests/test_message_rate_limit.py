@@ -4,40 +4,18 @@ and then handed to Django is not counted twice. Hour-long windows: no clock depe
 
 from __future__ import annotations
 
-import asyncio
-import json
-
 import pytest
-from channels.testing import HttpCommunicator
 
 from chat.models import Message
-from config import async_db
+from chat.tests.conftest import post_message
 from config.asgi import application
-from realtime.delivery import outbox_sent
+from pairing.tests.live import run_like_a_web_process
 
 pytestmark = pytest.mark.django_db
 
 
 def _limit(settings, scope: str, rate: str) -> None:
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, scope: rate}
-
-
-def _post_message(token: str, session_id: str, client_message_id: str):
-    raw = json.dumps({"client_message_id": client_message_id, "text": "halo"}).encode()
-    headers = [(b"host", b"localhost"), (b"content-type", b"application/json"),
-               (b"content-length", str(len(raw)).encode()), (b"authorization", f"Bearer {token}".encode())]
-    return HttpCommunicator(application, "POST", f"/api/chat/{session_id}/messages", body=raw, headers=headers).get_response(timeout=30)
-
-
-def _run(scenario):
-    async def main():
-        try:
-            return await scenario()
-        finally:
-            await outbox_sent()
-            await async_db.close()
-
-    return asyncio.run(main())
 
 
 def test_messages_are_limited_per_user_on_the_drf_path(settings, active_chat):
@@ -66,15 +44,18 @@ def test_the_fast_path_counts_each_send_once_and_answers_429_itself(settings, ac
     token = customer_client.tokens["access"]
 
     async def scenario():
-        return [await _post_message(token, session_id, cmid) for cmid in ("c-1", "c-1", "c-2", "c-3")]
+        return [
+            await post_message(application, token, session_id, {"client_message_id": cmid, "text": "halo"})
+            for cmid in ("c-1", "c-1", "c-2", "c-3")
+        ]
 
-    first, replay, second, refused = _run(scenario)
+    first, replay, second, refused = run_like_a_web_process(scenario)
 
-    assert (first["status"], replay["status"], second["status"]) == (201, 200, 201)
-    assert refused["status"] == 429
-    body = json.loads(refused["body"])
+    assert (first[0], replay[0], second[0]) == (201, 200, 201)
+    status, body, headers = refused
+    assert status == 429
     assert body["code"] == "rate_limited" and body["retry_after"] > 0
-    assert (b"retry-after", str(body["retry_after"]).encode()) in refused["headers"]
+    assert headers["retry-after"] == str(body["retry_after"])
     assert sorted(Message.objects.values_list("client_message_id", flat=True)) == ["c-1", "c-2"]
 
 

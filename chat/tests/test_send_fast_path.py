@@ -6,61 +6,23 @@ body and headers Django gives and the same events; everything else reaches
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import pytest
-from channels.testing import HttpCommunicator
 
 from accounts.models import User
 from chat.api.fast_paths import MessageSendFastPath
 from chat.models import Message
-from chat.tests.conftest import EMAIL, PHONE
+from chat.tests.conftest import EMAIL, PHONE, post_message
 from config import async_db
 from config.asgi import application, django_http_app
 from pairing.models import ChatSession
 from pairing.representations import iso_datetime
-from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, open_sockets, received_by_all
-from realtime.delivery import outbox_sent
+from pairing.tests.live import (
+    CLIENT_WS, MITRA_WS, RecordingApp, as_text, close_sockets, open_sockets, received_by_all, run_like_a_web_process,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class _RecordingDjango:
-    """Stands in for Django behind the fast path: records whether a request reached it."""
-
-    def __init__(self, django_app):
-        self.django_app, self.calls = django_app, 0
-
-    async def __call__(self, scope, receive, send):
-        self.calls += 1
-        await self.django_app(scope, receive, send)
-
-
-async def _post(app, token, session_id, body, *, content_type: bytes = b"application/json", host: bytes = b"localhost"):
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = [(b"host", host), (b"content-type", content_type), (b"content-length", str(len(raw)).encode())]
-    if token is not None:
-        headers.append((b"authorization", f"Bearer {token}".encode()))
-    communicator = HttpCommunicator(app, "POST", f"/api/chat/{session_id}/messages", body=raw, headers=headers)
-    response = await communicator.get_response(timeout=30)
-    got_headers = {k.decode().lower(): v.decode() for k, v in response["headers"]}
-    is_json = got_headers.get("content-type") == "application/json"
-    return response["status"], json.loads(response["body"]) if is_json else response["body"], got_headers
-
-
-def _run(scenario):
-    """One event loop per test, as a web process has one: before it closes, its outbox
-    has sent the events and its database pool is closed."""
-
-    async def main():
-        try:
-            return await scenario()
-        finally:
-            await outbox_sent()
-            await async_db.close()
-
-    return asyncio.run(main())
 
 
 def _as_api(message: Message) -> dict:
@@ -77,16 +39,16 @@ def _messages() -> list[tuple]:
 
 def test_a_new_message_is_answered_without_django_as_django_answers_it(active_chat):
     session_id, customer_client, _ = active_chat()
-    django = _RecordingDjango(django_http_app)
+    django = RecordingApp(django_http_app)
     fast = MessageSendFastPath(django)
     token = customer_client.tokens["access"]
 
     async def scenario():
-        by_fast = await _post(fast, token, session_id, {"client_message_id": "c-1", "text": "Halo, aku mau cerita 🙂"})
-        by_django = await _post(django_http_app, token, session_id, {"client_message_id": "c-2", "text": "lagi?"})
+        by_fast = await post_message(fast, token, session_id, {"client_message_id": "c-1", "text": "Halo, aku mau cerita 🙂"})
+        by_django = await post_message(django_http_app, token, session_id, {"client_message_id": "c-2", "text": "lagi?"})
         return by_fast, by_django
 
-    (status, body, headers), (django_status, django_body, django_headers) = _run(scenario)
+    (status, body, headers), (django_status, django_body, django_headers) = run_like_a_web_process(scenario)
 
     assert django.calls == 0  # answered before Django
     first = Message.objects.get(client_message_id="c-1")
@@ -105,14 +67,14 @@ def test_the_message_reaches_the_other_side_and_the_senders_other_device_without
         phone, tablet = await open_sockets(CLIENT_WS, [customer_client, customer_client])
         [mitra_socket] = await open_sockets(MITRA_WS, [mitra_client])
         sockets = [phone, tablet, mitra_socket]
-        sent = await _post(application, customer_client.tokens["access"], session_id, {"client_message_id": "c-1", "text": "halo"})
+        sent = await post_message(application, customer_client.tokens["access"], session_id, {"client_message_id": "c-1", "text": "halo"})
         after_sent = await received_by_all(sockets)
-        reply = await _post(application, mitra_client.tokens["access"], session_id, {"client_message_id": "m-1", "text": "hai Ayu"})
+        reply = await post_message(application, mitra_client.tokens["access"], session_id, {"client_message_id": "m-1", "text": "hai Ayu"})
         after_reply = await received_by_all(sockets)
         await close_sockets(sockets)
         return sent, after_sent, reply, after_reply
 
-    (status, sent, _), after_sent, (reply_status, reply, _), after_reply = _run(scenario)
+    (status, sent, _), after_sent, (reply_status, reply, _), after_reply = run_like_a_web_process(scenario)
 
     assert (status, reply_status) == (201, 201)
     assert after_sent == [[{"type": "message", "message": sent}]] * 3
@@ -158,18 +120,18 @@ def test_refusals_come_from_django_in_the_api_error_shape_and_change_nothing(cas
         "id too long": {**good, "client_message_id": "c" * 65},
         "no id": {"text": "halo"},
     }.get(case, good)
-    django = _RecordingDjango(django_http_app)
+    django = RecordingApp(django_http_app)
     fast = MessageSendFastPath(django)
     before = _messages()
 
     async def scenario():
-        return await _post(
+        return await post_message(
             fast, token, session_id, body,
             content_type=b"text/plain" if case == "text/plain" else b"application/json",
             host=b"evil.example" if case == "unknown host" else b"localhost",
         )
 
-    got_status, got_body, _ = _run(scenario)
+    got_status, got_body, _ = run_like_a_web_process(scenario)
 
     assert django.calls == 1
     assert got_status == status, got_body
@@ -185,10 +147,10 @@ def test_refusals_come_from_django_in_the_api_error_shape_and_change_nothing(cas
 ])
 def test_a_body_the_serializer_reads_its_own_way_is_sent_by_django(body, stored_id, active_chat):
     session_id, customer_client, _ = active_chat()
-    django = _RecordingDjango(django_http_app)
+    django = RecordingApp(django_http_app)
     fast = MessageSendFastPath(django)
 
-    status, sent, _ = _run(lambda: _post(fast, customer_client.tokens["access"], session_id, body))
+    status, sent, _ = run_like_a_web_process(lambda: post_message(fast, customer_client.tokens["access"], session_id, body))
 
     assert status == 201, sent
     assert sent["client_message_id"] == stored_id
@@ -201,28 +163,28 @@ def test_a_replay_closing_and_ended_sessions_are_decided_by_django(active_chat):
     from chat.tests.test_messages import _to_closing, _to_completed
 
     session_id, customer_client, mitra_client = active_chat()
-    django = _RecordingDjango(django_http_app)
+    django = RecordingApp(django_http_app)
     fast = MessageSendFastPath(django)
     customer, mitra = customer_client.tokens["access"], mitra_client.tokens["access"]
 
     async def send(token, client_message_id, text="halo"):
-        status, body, _ = await _post(fast, token, session_id, {"client_message_id": client_message_id, "text": text})
+        status, body, _ = await post_message(fast, token, session_id, {"client_message_id": client_message_id, "text": text})
         return status, body
 
-    first = _run(lambda: send(customer, "c-1"))
-    replay = _run(lambda: send(customer, "c-1", "another text"))
+    first = run_like_a_web_process(lambda: send(customer, "c-1"))
+    replay = run_like_a_web_process(lambda: send(customer, "c-1", "another text"))
     assert (first[0], replay) == (201, (200, first[1]))  # the first message, unchanged
     assert django.calls == 1
 
     _to_closing(session_id)
-    goodbye = _run(lambda: send(customer, "c-bye", "dadah"))
-    second_goodbye = _run(lambda: send(customer, "c-bye-2", "dadah lagi"))
-    mitra_goodbye = _run(lambda: send(mitra, "m-bye", "jaga diri ya"))
+    goodbye = run_like_a_web_process(lambda: send(customer, "c-bye", "dadah"))
+    second_goodbye = run_like_a_web_process(lambda: send(customer, "c-bye-2", "dadah lagi"))
+    mitra_goodbye = run_like_a_web_process(lambda: send(mitra, "m-bye", "jaga diri ya"))
     assert goodbye[0] == 201 and mitra_goodbye[0] == 201
     assert (second_goodbye[0], second_goodbye[1]["code"]) == (409, "goodbye_already_sent")
 
     _to_completed(session_id)
-    late = _run(lambda: send(customer, "c-late"))
+    late = run_like_a_web_process(lambda: send(customer, "c-late"))
     assert (late[0], late[1]["code"]) == (409, "session_not_active")
     assert django.calls == 5
     assert Message.objects.filter(chat_session_id=session_id).count() == 3
@@ -231,9 +193,9 @@ def test_a_replay_closing_and_ended_sessions_are_decided_by_django(active_chat):
 def test_a_deactivated_account_is_refused_by_django(active_chat):
     session_id, customer_client, _ = active_chat()
     User.objects.filter(id=customer_client.user.id).update(is_active=False)
-    django = _RecordingDjango(django_http_app)
+    django = RecordingApp(django_http_app)
 
-    status, body, _ = _run(lambda: _post(MessageSendFastPath(django), customer_client.tokens["access"], session_id,
+    status, body, _ = run_like_a_web_process(lambda: post_message(MessageSendFastPath(django), customer_client.tokens["access"], session_id,
                                          {"client_message_id": "c-1", "text": "halo"}))
 
     assert (status, django.calls) == (401, 1), body
@@ -248,10 +210,10 @@ def test_the_same_client_message_id_sent_at_once_is_one_message(active_chat, set
 
     async def scenario():
         return await asyncio.gather(*(
-            _post(application, token, session_id, {"client_message_id": "c-1", "text": "halo"}) for _ in range(20)
+            post_message(application, token, session_id, {"client_message_id": "c-1", "text": "halo"}) for _ in range(20)
         ))
 
-    answers = _run(scenario)
+    answers = run_like_a_web_process(scenario)
 
     assert sorted(status for status, _, _ in answers) == [200] * 19 + [201]
     assert len({body["id"] for _, body, _ in answers}) == 1
@@ -264,11 +226,11 @@ def test_many_sends_of_both_sides_at_once_are_all_stored_once(active_chat):
 
     async def scenario():
         return await asyncio.gather(*(
-            _post(application, token, session_id, {"client_message_id": f"{prefix}-{i}", "text": f"pesan {i}"})
+            post_message(application, token, session_id, {"client_message_id": f"{prefix}-{i}", "text": f"pesan {i}"})
             for i in range(100) for token, prefix in sides
         ))
 
-    answers = _run(scenario)
+    answers = run_like_a_web_process(scenario)
 
     assert [status for status, _, _ in answers] == [201] * 200
     stored = Message.objects.filter(chat_session_id=session_id)
@@ -281,10 +243,10 @@ def test_database_trouble_on_the_loop_leaves_the_send_to_django(active_chat, set
     settings.WEB_ASYNC_DB_TIMEOUT = 0.5
     real = async_db._connection_kwargs
     monkeypatch.setattr(async_db, "_connection_kwargs", lambda: {**real(), "host": "127.0.0.1", "port": 1, "connect_timeout": 1})
-    django = _RecordingDjango(django_http_app)
+    django = RecordingApp(django_http_app)
 
     with caplog.at_level(logging.WARNING, logger="chat.api.fast_paths"):
-        status, body, _ = _run(lambda: _post(MessageSendFastPath(django), customer_client.tokens["access"], session_id,
+        status, body, _ = run_like_a_web_process(lambda: post_message(MessageSendFastPath(django), customer_client.tokens["access"], session_id,
                                              {"client_message_id": "c-1", "text": "halo"}))
 
     assert (status, django.calls) == (201, 1), body

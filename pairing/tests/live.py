@@ -17,8 +17,9 @@ from typing import Any, Callable
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
+from config import async_db
 from config.asgi import application
-from realtime.delivery import Event, send_events_now
+from realtime.delivery import Event, outbox_sent, send_events_now
 
 MITRA_WS = "/ws/mitra/"
 CLIENT_WS = "/ws/client/"
@@ -102,3 +103,28 @@ async def received_by_all(sockets: list[WebsocketCommunicator], *, timeout: floa
 def as_text(payload: Any) -> str:
     """A payload as the device would get it on the wire (for "appears nowhere" checks)."""
     return json.dumps(payload, default=str, sort_keys=True)
+
+
+class RecordingApp:
+    """Stands in for Django behind a fast path: records whether a request reached it."""
+
+    def __init__(self, app):
+        self.app, self.calls = app, 0
+
+    async def __call__(self, scope, receive, send):
+        self.calls += 1
+        await self.app(scope, receive, send)
+
+
+def run_like_a_web_process(scenario: Callable[[], Any]) -> Any:
+    """``asyncio.run(scenario())`` with one event loop, as a web process has one: before
+    it closes, its outbox has sent the events and its database pool is closed."""
+
+    async def main():
+        try:
+            return await scenario()
+        finally:
+            await outbox_sent()
+            await async_db.close()
+
+    return asyncio.run(main())

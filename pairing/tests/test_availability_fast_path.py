@@ -14,6 +14,7 @@ from config.asgi import application, django_http_app
 from pairing.api.fast_paths import AvailabilityFastPath
 from config.redis_client import get_redis
 from pairing.tests.conftest import availability_key
+from pairing.tests.live import RecordingApp
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,17 +25,6 @@ PATH = "/api/client/mitra-availability"
 def _no_process_memo(settings):
     """Each poll reads the shared cache (the per-process memo has its own test)."""
     settings.AVAILABILITY_PROCESS_CACHE_SECONDS = 0
-
-
-class _RecordingDjango:
-    """Stands in for Django behind the fast path: records whether a request reached it."""
-
-    def __init__(self, django_app):
-        self.django_app, self.calls = django_app, 0
-
-    async def __call__(self, scope, receive, send):
-        self.calls += 1
-        await self.django_app(scope, receive, send)
 
 
 def _get(token: str | None, *, method: str = "GET", host: bytes = b"localhost", app=application) -> tuple[int, dict, dict]:
@@ -52,7 +42,7 @@ def _get(token: str | None, *, method: str = "GET", host: bytes = b"localhost", 
 
 
 def test_a_warm_cache_is_answered_without_django_and_so_without_a_query(customer_client):
-    django = _RecordingDjango(django_http_app)
+    django = RecordingApp(django_http_app)
     app = AvailabilityFastPath(django)
     token = customer_client.tokens["access"]
     status, body, django_headers = _get(token, app=app)  # cold: Django computes and caches it
