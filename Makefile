@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup bench clean-data
+.PHONY: run test setup bench faults clean-data
 
 setup: $(STAMP)
 
@@ -31,3 +31,8 @@ bench: setup
 
 clean-data:
 	rm -rf .data
+
+# the fault suite: worker, Redis, PostgreSQL, a web process and beat fail under traffic
+# (ops/faults; about 5 minutes); ARGS are passed on, e.g. make faults ARGS="--only F2"
+faults: setup
+	$(PY) -m ops.faults $(ARGS)

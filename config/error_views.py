@@ -61,17 +61,22 @@ def is_outage(exc: BaseException | None) -> bool:
     return False
 
 
+def service_unavailable(request):
+    """503 ``service_unavailable`` with ``Retry-After`` (API.md): PostgreSQL or Redis is
+    unreachable."""
+    if is_api_path(request.path):
+        response = _json(503, ErrorCode.SERVICE_UNAVAILABLE, "The service is briefly unavailable. Try again shortly.")
+    else:
+        response = HttpResponse("Service briefly unavailable. Try again shortly.", status=503, content_type="text/plain")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def server_error(request):
     """``handler500`` (called while the exception is being handled): PostgreSQL or Redis
-    unreachable is 503 ``service_unavailable`` with ``Retry-After`` (API.md), anything
-    else 500."""
+    unreachable is 503 (``service_unavailable``), anything else 500."""
     if is_outage(sys.exc_info()[1]):
-        if is_api_path(request.path):
-            response = _json(503, ErrorCode.SERVICE_UNAVAILABLE, "The service is briefly unavailable. Try again shortly.")
-        else:
-            response = HttpResponse("Service briefly unavailable. Try again shortly.", status=503, content_type="text/plain")
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return service_unavailable(request)
     if is_api_path(request.path):
         return _json(500, ErrorCode.SERVER_ERROR, "Something went wrong on our side.")
     return defaults.server_error(request)

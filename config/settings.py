@@ -83,6 +83,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # before anything that uses the database: while PostgreSQL is unreachable, 503 at
+    # once (config/db_outage.py); static files and CORS headers still work
+    "config.db_outage.DatabaseOutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -131,7 +134,10 @@ def database_from_url(url: str) -> dict:
         "pool": {
             "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "1")),
             "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "24")),
-            "timeout": int(os.environ.get("DB_POOL_TIMEOUT", "20")),
+            # seconds a request waits for a connection. A web process runs fewer request
+            # threads than the pool holds, so the wait is only long while PostgreSQL is
+            # unreachable, and then the client gets a 503 within this time (make faults F3)
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "3")),
         },
     }
     config["CONN_MAX_AGE"] = 0
@@ -148,7 +154,10 @@ WEB_THREADS = int(os.environ.get("WEB_THREADS", "4"))
 # connections per web process for the fast paths that query from the event loop
 # (config/async_db.py: sending a message), and how long one waits for a free connection
 WEB_ASYNC_DB_POOL_SIZE = int(os.environ.get("WEB_ASYNC_DB_POOL_SIZE", "8"))
-WEB_ASYNC_DB_TIMEOUT = float(os.environ.get("WEB_ASYNC_DB_TIMEOUT", "5"))
+WEB_ASYNC_DB_TIMEOUT = float(os.environ.get("WEB_ASYNC_DB_TIMEOUT", "2"))
+# while PostgreSQL is unreachable a process answers 503 at once, letting one request per
+# this many seconds try the database (config/db_outage.py)
+DB_OUTAGE_PROBE_SECONDS = float(os.environ.get("DB_OUTAGE_PROBE_SECONDS", "1"))
 # seconds a thread may hold the GIL before the event loop gets a turn (config/asgi.py)
 WEB_GIL_SWITCH_INTERVAL = float(os.environ.get("WEB_GIL_SWITCH_INTERVAL", "0.001"))
 # the web processes' garbage-collector thresholds (config/asgi.py; Python's are 700,10,10)
@@ -227,6 +236,8 @@ REALTIME_FANOUT_RETRY_DELAY = float(os.environ.get("REALTIME_FANOUT_RETRY_DELAY"
 
 # https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with a fix that lets the worker reconnect after losing Redis
+CELERY_BROKER_TRANSPORT = "config.celery_broker:Transport"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = False  # never eager, tests included: a real worker runs tasks

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,42 +49,92 @@ def _manage(*args: str) -> None:
 
 
 class Supervisor:
-    """Runs the app processes in the foreground and stops them all together."""
+    """Runs the app processes in the foreground, restarts one that dies, and stops them
+    all together.
+
+    A child that exits while the app runs (a crash, an OOM kill, ``kill -9``) is started
+    again with the same command line, at most ``MAX_RESTARTS`` times within
+    ``RESTART_WINDOW_SECONDS`` and not more often than once per ``RESTART_MIN_GAP_SECONDS``;
+    one that keeps dying stops everything (a broken configuration must not loop quietly).
+    A restarted web process adopts the same listening socket, so clients reconnect to
+    whichever process is alive (``make faults`` checks this)."""
+
+    MAX_RESTARTS = 5
+    RESTART_WINDOW_SECONDS = 60.0
+    RESTART_MIN_GAP_SECONDS = 1.0
 
     def __init__(self) -> None:
         self.children: dict[str, subprocess.Popen] = {}
+        self.specs: dict[str, tuple[list[str], tuple[int, ...]]] = {}
+        self.restarts: dict[str, list[float]] = {}
+        self.held: set[str] = set()  # not restarted until released (make faults holds one down)
         self.stopping = False
+        self._lock = threading.Lock()
 
     def spawn(self, name: str, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
         log(f"starting {name}: {' '.join(argv)}")
-        # own session: the launcher decides the shutdown order, whoever got the signal
-        self.children[name] = subprocess.Popen(argv, cwd=ROOT, start_new_session=True, pass_fds=pass_fds)
+        with self._lock:
+            self.specs[name] = (list(argv), tuple(pass_fds))
+            # own session: the launcher decides the shutdown order, whoever got the signal
+            self.children[name] = subprocess.Popen(argv, cwd=ROOT, start_new_session=True, pass_fds=pass_fds)
 
     def request_stop(self, signum, _frame) -> None:
         if not self.stopping:
             log(f"got {signal.Signals(signum).name}, stopping every process")
         self.stopping = True
 
+    def hold(self, name: str) -> None:
+        """Do not restart ``name`` when it exits, until ``release(name)``."""
+        self.held.add(name)
+
+    def release(self, name: str) -> None:
+        self.held.discard(name)
+
+    def tend(self) -> str | None:
+        """Restart every child that has exited (unless held). Returns why the app must
+        stop instead, when a child keeps dying."""
+        with self._lock:
+            if self.stopping:
+                return None
+            now = time.monotonic()
+            for name, proc in list(self.children.items()):
+                if proc.poll() is None or name in self.held:
+                    continue
+                recent = [t for t in self.restarts.get(name, []) if now - t < self.RESTART_WINDOW_SECONDS]
+                if len(recent) >= self.MAX_RESTARTS:
+                    return (f"{name} exited with {proc.returncode} after {len(recent)} restarts within "
+                            f"{self.RESTART_WINDOW_SECONDS:.0f} s")
+                if recent and now - recent[-1] < self.RESTART_MIN_GAP_SECONDS:
+                    continue
+                self.restarts[name] = recent + [now]
+                argv, pass_fds = self.specs[name]
+                log(f"{name} (pid {proc.pid}) exited with {proc.returncode}; starting it again")
+                self.children[name] = subprocess.Popen(argv, cwd=ROOT, start_new_session=True, pass_fds=pass_fds)
+        return None
+
     def wait(self) -> int:
         exit_code = 0
         while not self.stopping:
-            for name, proc in self.children.items():
-                if proc.poll() is not None:
-                    log(f"{name} exited with {proc.returncode}; stopping the rest")
-                    exit_code = proc.returncode or 1
-                    self.stopping = True
-                    break
+            reason = self.tend()
+            if reason:
+                log(f"{reason}; stopping the rest")
+                exit_code = 1
+                self.stopping = True
+                break
             time.sleep(0.3)
         self.stop_all()
         return exit_code
 
     def stop_all(self, grace_seconds: float = 15) -> None:
-        for proc in self.children.values():
+        with self._lock:
+            self.stopping = True
+            children = list(self.children.items())
+        for _name, proc in children:
             if proc.poll() is None:
                 # SIGTERM: daphne, Celery worker (warm shutdown) and beat all stop on it
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace_seconds
-        for name, proc in self.children.items():
+        for name, proc in children:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -211,6 +262,9 @@ def test(pytest_args: list[str]) -> int:
     os.environ.setdefault("SECRET_KEY", "curhat-test-secret-key-not-for-production")
     # keep test keys, channel groups and Celery queues apart from a dev instance on the same Redis
     os.environ.setdefault("CURHAT_REDIS_PREFIX", "curhat-test")
+    # the race tests start more threads in one process than its pool holds connections;
+    # the racers beyond the pool wait for one (an app process never does, DB_POOL_TIMEOUT)
+    os.environ.setdefault("DB_POOL_TIMEOUT", "20")
     services = EmbeddedServices(DATA_DIR)
     try:
         services.ensure()

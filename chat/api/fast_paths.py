@@ -26,6 +26,7 @@ from django.conf import settings
 
 from accounts.models import Role
 from chat.services import MAX_TEXT_LENGTH, message_send_while_active
+from config import db_outage
 from config.fast_path import bearer_claims, header, host_allowed, render_json, send_json
 from config.parsers import json_depth_exceeds, reject_constant
 from config.throttling import hit_async, throttled_body
@@ -144,6 +145,8 @@ class MessageSendFastPath:
             return 0, None, False
         if wait is not None:
             return 429, throttled_body(wait), True
+        if db_outage.breaker.tripped:  # PostgreSQL unreachable: Django's path answers 503 at once
+            return 0, None, True
         try:
             answer = await message_send_while_active(
                 user_id=claims.user_id, chat_session_id=chat_session_id, client_message_id=client_message_id, text=text
