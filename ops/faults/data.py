@@ -157,6 +157,21 @@ def move_deadlines_into_past(*, blast_ids: list[str], extension_ids: list[str], 
     return moved
 
 
+def expire_payments_now(payment_ids: list[str]) -> int:
+    """As if these payments' lives had run out while beat was down."""
+    from django.utils import timezone
+
+    from payments.models import PaymentSession
+
+    return PaymentSession.objects.filter(id__in=payment_ids).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def payment_statuses(payment_ids: list[str]) -> dict[str, str]:
+    from payments.models import PaymentSession
+
+    return {str(i): status for i, status in PaymentSession.objects.filter(id__in=payment_ids).values_list("id", "status")}
+
+
 def deadlines_of(*, blast_ids=(), extension_ids=(), session_ids=()) -> dict[str, object]:
     """The current deadline of each (attempt: ``deadline_at``; extension: ``deadline_at``;
     session: ``ends_at``)."""

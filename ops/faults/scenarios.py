@@ -27,6 +27,7 @@ from ops.faults.clients import RECONNECT_DELAY_SECONDS, Ledger, SentMessage, Soc
 OUTAGE_SECONDS = 10.0
 RECOVERY_TARGET_SECONDS = 10.0
 LOST_GRACE_SECONDS = 10.0  # a deadline further in the past than this and still unfired is lost
+SWEEP_INTERVAL_SECONDS = 60.0  # CELERY_BEAT_SCHEDULE["sweep-payments"]: F5 waits at most this long for a sweep
 
 
 def log(message: str) -> None:
@@ -560,6 +561,7 @@ async def f5_beat_kill(run: Run) -> None:
     mitras = run.take_mitras(20)
     idle = run.take_mitras(5)
     blast_customers = run.population.take_customers(10)
+    sweep_customers = run.population.take_customers(10)
     ledger = Ledger()
     traffic = Traffic(run.api, ledger)
     since = time.monotonic()
@@ -569,13 +571,21 @@ async def f5_beat_kill(run: Run) -> None:
         await run.db(set_online, [m.id for m in mitras + idle])
         blasts = [b["id"] for b in await asyncio.gather(*(run.start_blast(c) for c in blast_customers))]
         ending = [sid for sid, _, _ in sessions[10:]]
+        # payments for the sweeper: paid and never used, and never paid
+        unused = await asyncio.gather(*(run.pay(c, "long") for c in sweep_customers[:5]))
+        unpaid = [
+            (await run.must(await run.api.post("/api/client/payment-sessions", c.token, {"tier_id": run.tiers["long"]}), "pay"))["id"]
+            for c in sweep_customers[5:]
+        ]
         traffic.start(pollers=blast_customers)
         beat = run.supervisor.children["celery-beat"]
         run.supervisor.hold("celery-beat")
         os.killpg(beat.pid, signal.SIGKILL)
         log(f"F5: killed beat (pid {beat.pid})")
         moved = await run.db(data.move_deadlines_into_past, blast_ids=blasts, extension_ids=extensions, session_ids=ending, seconds=1)
+        stale = await run.db(data.expire_payments_now, list(unused) + unpaid)
         await asyncio.sleep(10)
+        unswept_while_down = sum(1 for st in (await run.db(data.payment_statuses, list(unused) + unpaid)).values() if st != "expired")
         overdue_while_down = await run.db(data.overdue_timers, 0)
         run.supervisor.release("celery-beat")
         released = time.monotonic()
@@ -589,6 +599,13 @@ async def f5_beat_kill(run: Run) -> None:
             return (b, e, s) if done else None
 
         outcome, waited = await wait_until(all_fired, 60, 0.3)
+
+        async def all_swept():
+            statuses = await run.db(data.payment_statuses, list(unused) + unpaid)
+            return all(st == "expired" for st in statuses.values())
+
+        swept, _ = await wait_until(all_swept, SWEEP_INTERVAL_SECONDS + RECOVERY_TARGET_SECONDS, 0.5)
+        swept_after = time.monotonic() - released if swept else None
         new_beat = run.supervisor.children["celery-beat"]
         run.record(f"{name} lost deadlines while beat was down", f"{sum(overdue_while_down.values())} of {moved} unfired", f"{moved} (nothing else fires them)",
                    sum(overdue_while_down.values()) >= moved, f"{overdue_while_down}")
@@ -596,6 +613,11 @@ async def f5_beat_kill(run: Run) -> None:
                    outcome is not None and waited <= RECOVERY_TARGET_SECONDS,
                    f"beat restarted by the launcher as pid {new_beat.pid}; {len(blasts)} blasts, {len(extensions)} extensions, "
                    f"{len(ending)} session ends fired by the backstop; counted from the restart")
+        run.record(f"{name} stale payments swept", secs(swept_after), f"<= {RECOVERY_TARGET_SECONDS:.0f} s",
+                   bool(swept) and swept_after <= RECOVERY_TARGET_SECONDS and stale == len(unused) + len(unpaid)
+                   and unswept_while_down == stale,
+                   f"{stale} payments ({len(unused)} paid and unused, {len(unpaid)} never paid) ran out while beat was down "
+                   f"({unswept_while_down} still unswept then); expired by the sweep beat runs when it starts, counted from the restart")
     finally:
         await traffic.stop()
     await common_figures(run, name, ledger, since=since)

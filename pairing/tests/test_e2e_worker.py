@@ -77,3 +77,31 @@ def test_the_beat_backstop_fires_a_deadline_whose_task_was_lost(celery_process, 
     assert deadline <= received_at
     assert ChatSession.objects.get(id=session_id).status == "unmatched"
     assert PairingFailure.objects.filter(chat_session_id=session_id).count() == 1
+
+
+def test_beat_runs_its_backstops_when_it_starts(celery_process, make_customer, confirmed_payment):
+    """A beat that starts (again) enqueues the timer backstop and the payment sweep at
+    once (config/celery.py): a payment that ran out while no beat ran is expired by a
+    worker without waiting for the sweep's 60 s schedule. Here no beat runs at all: the
+    start signal alone must get the payment swept."""
+    from celery.signals import beat_init
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.models import PaymentSession
+
+    payment = confirmed_payment(make_customer())
+    PaymentSession.objects.filter(id=payment.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    class BeatService:  # what beat sends the signal with (celery.beat.Service)
+        app = celery_app
+
+    beat_init.send(sender=BeatService())
+    celery_process("worker")
+
+    end = time.monotonic() + 120
+    while PaymentSession.objects.get(id=payment.id).status != "expired" and time.monotonic() < end:
+        time.sleep(0.2)
+    assert PaymentSession.objects.get(id=payment.id).status == "expired"
+    assert PairingFailure.objects.filter(payment_session_id=payment.id, cause_tag="payment_expired_unused").count() == 1
