@@ -176,7 +176,7 @@ def start_web(supervisor: Supervisor, *, bind: str, port: int, processes: int | 
     for index in range(processes):
         supervisor.spawn(
             f"web-{index + 1}",
-            [str(BIN / "daphne"), "--fd", str(fd), "config.asgi:application"],
+            [str(BIN / "daphne"), "--fd", str(fd), "--access-log", os.environ.get("WEB_ACCESS_LOG", "-"), "config.asgi:application"],
             pass_fds=(fd,),
         )
     return sock

@@ -75,6 +75,7 @@ def bench_environment(database_url: str) -> dict[str, str]:
         "CURHAT_BENCH": "1",
         "LOG_LEVEL": "WARNING",
         "CELERY_LOG_LEVEL": "WARNING",
+        "WEB_ACCESS_LOG": "/dev/null",  # a line per request of hundreds of thousands
         "PUSH_BACKEND": "realtime.push.OutboxPushBackend",
         # SPEC §11: with DEBUG off the instant provider must be allowed explicitly
         "ALLOW_INSTANT_PAYMENTS": "1",

@@ -52,6 +52,7 @@ def environment(services: FaultServices) -> dict[str, str]:
         "ALLOWED_HOSTS": "localhost,127.0.0.1",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
         "CELERY_LOG_LEVEL": os.environ.get("CELERY_LOG_LEVEL", "WARNING"),
+        "WEB_ACCESS_LOG": os.environ.get("WEB_ACCESS_LOG", "/dev/null"),
         "PUSH_BACKEND": "realtime.push.OutboxPushBackend",
         "ALLOW_INSTANT_PAYMENTS": "1",
         # a settings change must reach the processes through the invalidation channel,
