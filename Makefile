@@ -33,6 +33,6 @@ clean-data:
 	rm -rf .data
 
 # the fault suite: worker, Redis, PostgreSQL, a web process and beat fail under traffic
-# (ops/faults; about 5 minutes); ARGS are passed on, e.g. make faults ARGS="--only F2"
+# (ops/faults; about 3 minutes); ARGS are passed on, e.g. make faults ARGS="--only F2"
 faults: setup
 	$(PY) -m ops.faults $(ARGS)

@@ -3,11 +3,10 @@
 https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
 """
 
+import logging
 import os
 
 from celery import Celery
-import logging
-
 from celery.signals import beat_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
