@@ -40,6 +40,10 @@ class ErrorCode:
     PAYMENT_STATE_CONFLICT = "payment_state_conflict"
     PAYMENT_EXPIRED = "payment_expired"
     PAYMENT_NOT_SETTLED = "payment_not_settled"
+    PAYMENT_PROVIDER_UNAVAILABLE = "payment_provider_unavailable"
+    INVALID_SIGNATURE = "invalid_signature"
+    UNKNOWN_ORDER = "unknown_order"
+    AMOUNT_MISMATCH = "amount_mismatch"
     # pairing
     SESSION_NOT_ACTIVE = "session_not_active"
     REQUEST_UNAVAILABLE = "request_unavailable"

@@ -25,13 +25,14 @@ class ErrorSerializer(serializers.Serializer):
 _ERRORS = {
     400: "Bad input (invalid_input, invalid_json, or another 400 code).",
     401: "No, invalid or expired token, or refused credentials.",
-    403: "Wrong role, or not yours.",
+    403: "Wrong role, or not yours (a gateway notification: invalid_signature).",
     404: "Unknown id (also someone else's), or not found.",
     409: "The state does not allow it now (the code says why).",
     413: "The request body is over the size limit (payload_too_large).",
     415: "The body is not JSON (unsupported_media_type).",
     422: "The Idempotency-Key was used with another body (idempotency_key_reused).",
     429: "Too many requests (rate_limited, with retry_after and a Retry-After header).",
+    502: "The payment gateway could not be reached in time (payment_provider_unavailable).",
     503: "PostgreSQL or Redis is briefly unreachable (service_unavailable, Retry-After).",
 }
 _WRITES = ("POST", "PUT", "PATCH", "DELETE")

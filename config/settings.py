@@ -366,7 +366,33 @@ PUSH_BACKEND = os.environ.get(
     "PUSH_BACKEND",
     "realtime.push.FcmPushBackend" if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") else "realtime.push.OutboxPushBackend",
 )
-PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "payments.providers.InstantProvider")
+# payments (SPEC §11): `instant` (confirms at once: development, tests, demos) or
+# `midtrans` (Snap); a dotted path names any other class of payments/providers.py's shape
+PAYMENT_PROVIDERS = {"instant": "payments.providers.InstantProvider", "midtrans": "payments.providers.MidtransProvider"}
+PAYMENT_PROVIDER = PAYMENT_PROVIDERS.get(os.environ.get("PAYMENT_PROVIDER", "instant"), os.environ.get("PAYMENT_PROVIDER", ""))
+ALLOW_INSTANT_PAYMENTS = env_bool("ALLOW_INSTANT_PAYMENTS")
+if not DEBUG and PAYMENT_PROVIDER == PAYMENT_PROVIDERS["instant"] and not ALLOW_INSTANT_PAYMENTS:
+    raise ImproperlyConfigured(
+        "PAYMENT_PROVIDER is the instant provider, which marks every payment paid when the app says so. "
+        "Set PAYMENT_PROVIDER=midtrans (with MIDTRANS_SERVER_KEY) for real money, or ALLOW_INSTANT_PAYMENTS=1 "
+        "for a demo deployment."
+    )
+MIDTRANS_SERVER_KEY = os.environ.get("MIDTRANS_SERVER_KEY", "")
+MIDTRANS_IS_PRODUCTION = env_bool("MIDTRANS_IS_PRODUCTION")
+MIDTRANS_API_BASE_URL = os.environ.get(
+    "MIDTRANS_API_BASE_URL", "https://api.midtrans.com/v2" if MIDTRANS_IS_PRODUCTION else "https://api.sandbox.midtrans.com/v2"
+).rstrip("/")
+MIDTRANS_SNAP_BASE_URL = os.environ.get(
+    "MIDTRANS_SNAP_BASE_URL", "https://app.midtrans.com" if MIDTRANS_IS_PRODUCTION else "https://app.sandbox.midtrans.com"
+).rstrip("/")
+# one HTTP call to the gateway, and how often a failed one is tried again (bounded)
+MIDTRANS_TIMEOUT_SECONDS = float(os.environ.get("MIDTRANS_TIMEOUT_SECONDS", "5"))
+MIDTRANS_RETRIES = int(os.environ.get("MIDTRANS_RETRIES", "2"))
+# how long creating a payment session may try to open the gateway's payment page before
+# it answers 502 payment_provider_unavailable (SPEC §11: 10 s)
+PAYMENT_PROVIDER_WAIT_SECONDS = float(os.environ.get("PAYMENT_PROVIDER_WAIT_SECONDS", "10"))
+if PAYMENT_PROVIDER == PAYMENT_PROVIDERS["midtrans"] and not MIDTRANS_SERVER_KEY:
+    raise ImproperlyConfigured("PAYMENT_PROVIDER=midtrans needs MIDTRANS_SERVER_KEY.")
 
 # the availability poll's fast path keeps the shared answer this long in each process
 # (pairing/api/fast_paths.py); SPEC §3 wants a change seen within 5 s

@@ -13,6 +13,7 @@ class CauseTag(models.TextChoices):
     TARGETED_MITRA_REJECTED = "targeted_mitra_rejected", "Targeted mitra rejected"
     TARGETED_MITRA_TIMEOUT = "targeted_mitra_timeout", "Targeted mitra timeout"
     PAYMENT_EXPIRED_UNUSED = "payment_expired_unused", "Payment expired unused"
+    PAYMENT_SETTLED_AFTER_EXPIRY = "payment_settled_after_expiry", "Payment settled after expiry"
 
 
 class OperatorAction(models.TextChoices):
@@ -57,6 +58,11 @@ class PairingFailure(models.Model):
             models.UniqueConstraint(
                 fields=["payment_session"], condition=models.Q(cause_tag="payment_expired_unused"),
                 name="pairing_failures_expired_once",
+            ),
+            # money the gateway took after the payment had ended (SPEC §11): once per payment
+            models.UniqueConstraint(
+                fields=["payment_session"], condition=models.Q(cause_tag="payment_settled_after_expiry"),
+                name="pairing_failures_settled_late_once",
             ),
             # at most one money action per payment, whatever the number of its failure rows
             models.UniqueConstraint(

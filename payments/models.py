@@ -65,6 +65,13 @@ class PaymentSession(models.Model):
     status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING, db_default=PaymentStatus.PENDING)
     provider = models.CharField(max_length=32, default="instant", db_default="instant")
     provider_reference = models.CharField(max_length=128, blank=True, default="", db_default="")
+    # a gateway's payment page (Midtrans Snap, SPEC §11): set after the commit that made the row
+    snap_token = models.CharField(max_length=255, blank=True, default="", db_default="")
+    redirect_url = models.CharField(max_length=1024, blank=True, default="", db_default="")
+    provider_error = models.CharField(
+        max_length=500, blank=True, default="", db_default="",
+        help_text="The gateway's last refusal or failure while opening the payment page; cleared once it is open.",
+    )
     expires_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
@@ -122,11 +129,21 @@ class PaymentEvent(models.Model):
     to_status = models.CharField(max_length=16)
     reason = models.CharField(max_length=64)
     actor = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # a gateway notification (SPEC §11): stored once per (transaction, status), so a
+    # notification the gateway sends again changes nothing
+    gateway_transaction_id = models.CharField(max_length=128, blank=True, default="", db_default="")
+    gateway_status = models.CharField(max_length=32, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
     class Meta:
         db_table = "payment_events"
         ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway_transaction_id", "gateway_status"], condition=~Q(gateway_transaction_id=""),
+                name="payment_events_one_per_gateway_notification",
+            ),
+        ]
 
 
 class IdempotencyRecord(models.Model):

@@ -12,3 +12,12 @@ class PaymentSessionSerializer(serializers.Serializer):
     chat_session_id = serializers.UUIDField(allow_null=True)
     expires_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
+    provider = serializers.ChoiceField(choices=["instant", "midtrans", "free_trial"])
+    snap_token = serializers.SerializerMethodField(help_text="Midtrans Snap token of the payment page; null when none.")
+    redirect_url = serializers.SerializerMethodField(help_text="Midtrans Snap payment page; null when none.")
+
+    def get_snap_token(self, payment) -> str | None:
+        return payment.snap_token or None
+
+    def get_redirect_url(self, payment) -> str | None:
+        return payment.redirect_url or None

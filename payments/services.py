@@ -8,7 +8,10 @@ Every transition is a conditional update on the locked row and writes a
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -26,15 +29,17 @@ from payments.models import (
     Transaction,
     TransactionKind,
 )
+from payments.midtrans import RETRY_BACKOFF_SECONDS, GatewayError, GatewayRefusal, signature_matches
 from payments.providers import get_payment_provider
 from payments.selectors import free_trial_eligible
 
 logger = logging.getLogger(__name__)
 
 
-def _event(payment: PaymentSession, *, from_status: str, to_status: str, reason: str, actor=None) -> None:
+def _event(payment: PaymentSession, *, from_status: str, to_status: str, reason: str, actor=None, **gateway) -> None:
+    """``gateway``: ``gateway_transaction_id`` and ``gateway_status`` of a notification."""
     PaymentEvent.objects.create(
-        payment_session=payment, from_status=from_status, to_status=to_status, reason=reason, actor=actor
+        payment_session=payment, from_status=from_status, to_status=to_status, reason=reason, actor=actor, **gateway
     )
 
 
@@ -49,14 +54,15 @@ def payment_lock(*, payment_id, customer=None) -> PaymentSession:
     return payment
 
 
-def payment_transition(payment: PaymentSession, *, to_status: str, reason: str, actor=None, **fields) -> None:
-    """Move a payment the caller holds locked; ``fields`` are written with it."""
+def payment_transition(payment: PaymentSession, *, to_status: str, reason: str, actor=None, gateway: dict | None = None, **fields) -> None:
+    """Move a payment the caller holds locked; ``fields`` are written with it; ``gateway``
+    names the notification that moved it."""
     from_status = payment.status
     payment.status = to_status
     for name, value in fields.items():
         setattr(payment, name, value)
     payment.save(update_fields=["status", "updated_at", *fields])
-    _event(payment, from_status=from_status, to_status=to_status, reason=reason, actor=actor)
+    _event(payment, from_status=from_status, to_status=to_status, reason=reason, actor=actor, **(gateway or {}))
 
 
 @transaction.atomic
@@ -104,7 +110,7 @@ def payment_session_create(
         if targeted_mitra is None:
             raise AppError(ErrorCode.UNKNOWN_MITRA, "No bestie with this id.", errors={"targeted_mitra_id": ["Unknown mitra."]})
 
-    provider = get_payment_provider()
+    provider_name = "free_trial" if free_trial else get_payment_provider().name
     payment = PaymentSession.objects.create(
         customer=customer,
         tier=tier,
@@ -114,18 +120,83 @@ def payment_session_create(
         is_extension=is_extension,
         targeted_mitra=targeted_mitra,
         chat_session=chat_session,
-        provider=provider.name,
+        provider=provider_name,
         expires_at=timezone.now() + timedelta(minutes=config_get("payment_session_timeout_minutes")),
     )
     _event(payment, from_status="", to_status=PaymentStatus.PENDING, reason="created", actor=customer)
-    provider.start(payment)
     return payment
 
 
-@transaction.atomic
+# --- the gateway's payment page (SPEC §11) -------------------------------------------------
+def _uses_gateway(payment: PaymentSession) -> bool:
+    return payment.provider not in ("instant", "free_trial")
+
+
+def payment_page_missing(payment: PaymentSession) -> bool:
+    """A pending gateway payment whose payment page could not be opened yet."""
+    return _uses_gateway(payment) and payment.status == PaymentStatus.PENDING and not payment.snap_token
+
+
+def payment_provider_open(*, payment_id, deadline: float | None = None, must: bool = False) -> PaymentSession:
+    """Open the gateway's payment page of a pending payment that has none yet (Snap:
+    ``snap_token`` + ``redirect_url``). Call outside any transaction: it talks to the
+    gateway, trying again until ``deadline`` (monotonic). A failure is kept in
+    ``provider_error`` (the next read tries again); with ``must`` it is 502
+    ``payment_provider_unavailable``."""
+    payment = PaymentSession.objects.get(id=payment_id)
+    if not _uses_gateway(payment) or payment.snap_token or payment.status != PaymentStatus.PENDING:
+        return payment
+    provider = get_payment_provider()
+    deadline = deadline if deadline is not None else time.monotonic()
+    error = ""
+    while True:
+        try:
+            opened = provider.start(payment, deadline=deadline)
+        except GatewayRefusal as exc:
+            error = f"refused: {exc}"
+            break  # the same request would be refused again
+        except GatewayError as exc:
+            error = f"unreachable: {exc}"
+            if time.monotonic() + RETRY_BACKOFF_SECONDS >= deadline:
+                break
+            time.sleep(RETRY_BACKOFF_SECONDS)
+        else:
+            PaymentSession.objects.filter(id=payment.id, snap_token="").update(
+                snap_token=opened.get("snap_token", ""), redirect_url=opened.get("redirect_url", ""), provider_error="",
+                updated_at=timezone.now(),
+            )
+            return PaymentSession.objects.get(id=payment.id)
+    logger.warning("payment %s: the gateway's payment page could not be opened: %s", payment.id, error)
+    PaymentSession.objects.filter(id=payment.id, snap_token="").update(provider_error=error[:500], updated_at=timezone.now())
+    payment.refresh_from_db()
+    if must and not payment.snap_token:
+        raise AppError(
+            ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE, "The payment provider is not reachable right now. Try again shortly.",
+            status=502,
+        )
+    return payment
+
+
 def payment_session_confirm(*, customer: User, payment_id) -> PaymentSession:
     """pending → confirmed. Session payments are charged now; extensions at approval.
-    Confirming a confirmed payment again returns it unchanged."""
+    Confirming a confirmed payment again returns it unchanged. With a gateway, the
+    gateway is asked first (outside the row lock) whether the payment settled."""
+    payment = PaymentSession.objects.filter(id=payment_id, customer=customer).first()
+    settled = True
+    if payment is not None and payment.status == PaymentStatus.PENDING and _uses_gateway(payment):
+        try:
+            settled = get_payment_provider().is_settled(payment)
+        except (GatewayError, GatewayRefusal) as exc:
+            logger.warning("payment %s: the gateway's status could not be read: %s", payment.id, exc)
+            raise AppError(
+                ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE, "The payment provider is not reachable right now. Try again shortly.",
+                status=502,
+            ) from None
+    return _payment_confirm(customer=customer, payment_id=payment_id, settled=settled)
+
+
+@transaction.atomic
+def _payment_confirm(*, customer: User, payment_id, settled: bool) -> PaymentSession:
     payment = payment_lock(payment_id=payment_id, customer=customer)
     if payment.status == PaymentStatus.CONFIRMED:
         return payment
@@ -136,12 +207,17 @@ def payment_session_confirm(*, customer: User, payment_id) -> PaymentSession:
         )
     if payment.expires_at <= timezone.now():
         raise ConflictError(ErrorCode.PAYMENT_EXPIRED, "This payment session has expired. Start a new one.")
-    if not get_payment_provider().is_settled(payment):
+    if not settled:
         raise ConflictError(ErrorCode.PAYMENT_NOT_SETTLED, "The payment has not been settled yet.")
-    payment_transition(payment, to_status=PaymentStatus.CONFIRMED, reason="confirmed", actor=customer, confirmed_at=timezone.now())
+    _confirm_locked(payment, reason="confirmed", actor=customer)
+    return payment
+
+
+def _confirm_locked(payment: PaymentSession, *, reason: str, actor=None, gateway: dict | None = None) -> None:
+    """pending → confirmed on a locked row; a session payment is charged now."""
+    payment_transition(payment, to_status=PaymentStatus.CONFIRMED, reason=reason, actor=actor, gateway=gateway, confirmed_at=timezone.now())
     if not payment.is_extension and payment.amount > 0:
         Transaction.objects.create(payment_session=payment, kind=TransactionKind.CHARGE, amount=payment.amount)
-    return payment
 
 
 @transaction.atomic
@@ -223,3 +299,68 @@ def payments_sweep(*, now=None) -> list:
     deliver(events=[Event(cid, {"type": "payment_expired", "payment_session_id": str(pid)}) for pid, cid, *_ in rows])
     logger.info("sweeper expired %d payment sessions", len(rows))
     return [pid for pid, *_ in rows]
+
+
+# --- the gateway's notifications (SPEC §11) ------------------------------------------------
+_NOTIFICATION_FIELDS = ("order_id", "status_code", "gross_amount", "signature_key", "transaction_status", "transaction_id")
+_GATEWAY_ENDS = {"deny": PaymentStatus.ABANDONED, "cancel": PaymentStatus.ABANDONED, "expire": PaymentStatus.EXPIRED}
+
+
+def midtrans_notification_receive(*, payload) -> str:
+    """Verify and apply one Midtrans HTTP notification; returns what it did. Refusals
+    (``AppError``) change nothing: 400 not a notification or another amount, 403 a bad
+    signature, 404 an order that is not one of our payments."""
+    if not isinstance(payload, dict):
+        raise AppError(ErrorCode.INVALID_INPUT, "Send a Midtrans notification (a JSON object).")
+    missing = [name for name in _NOTIFICATION_FIELDS if not isinstance(payload.get(name), str) or not payload.get(name)]
+    if missing:
+        raise AppError(ErrorCode.INVALID_INPUT, f"{missing[0]}: required.", errors={name: ["This field is required."] for name in missing})
+    order_id = payload["order_id"]
+    if not signature_matches(payload):
+        logger.warning("midtrans notification refused: bad signature (order %.64s, status %.32s)", order_id, payload["transaction_status"])
+        raise AppError(ErrorCode.INVALID_SIGNATURE, "The notification's signature does not match.", status=403)
+    try:
+        payment_id = uuid.UUID(order_id)
+    except ValueError:
+        payment_id = None
+    payment = PaymentSession.objects.filter(id=payment_id).first() if payment_id else None
+    if payment is None:
+        logger.warning("midtrans notification refused: unknown order %.64s", order_id)
+        raise AppError(ErrorCode.UNKNOWN_ORDER, "No payment session has this order_id.", status=404)
+    try:
+        amount = Decimal(payload["gross_amount"])
+    except InvalidOperation:
+        amount = None
+    if amount != payment.amount:
+        logger.warning("midtrans notification refused: order %s carries another amount", payment.id)
+        raise AppError(ErrorCode.AMOUNT_MISMATCH, "gross_amount is not this payment's amount.")
+    return _notification_apply(payment_id=payment.id, payload=payload)
+
+
+@transaction.atomic
+def _notification_apply(*, payment_id, payload: dict) -> str:
+    from failed_pairings.models import CauseTag, PairingFailure
+
+    payment = payment_lock(payment_id=payment_id)
+    state = payload["transaction_status"][:32]
+    gateway = {"gateway_transaction_id": payload["transaction_id"][:128], "gateway_status": state}
+    if PaymentEvent.objects.filter(**gateway).exists():
+        return "duplicate"  # Midtrans sends a notification again until it gets a 200
+    settled = state == "settlement" or (state == "capture" and payload.get("fraud_status") == "accept")
+    if settled and payment.status == PaymentStatus.PENDING:
+        _confirm_locked(payment, reason="gateway_settled", gateway=gateway)
+        return "confirmed"
+    if settled and payment.status in (PaymentStatus.EXPIRED, PaymentStatus.ABANDONED):
+        # paid after the session had ended: never lost, an operator refunds it
+        _event(payment, from_status=payment.status, to_status=payment.status, reason="gateway_settled_late", **gateway)
+        PairingFailure.objects.get_or_create(
+            payment_session=payment, cause_tag=CauseTag.PAYMENT_SETTLED_AFTER_EXPIRY,
+            defaults={"customer_id": payment.customer_id, "amount": payment.amount},
+        )
+        return "settled_after_expiry"
+    if state in _GATEWAY_ENDS and payment.status == PaymentStatus.PENDING:
+        payment_transition(payment, to_status=_GATEWAY_ENDS[state], reason=f"gateway_{state}", gateway=gateway)
+        return _GATEWAY_ENDS[state]
+    # pending, refunds, and news about a payment already past that point: recorded only
+    _event(payment, from_status=payment.status, to_status=payment.status, reason=f"gateway_{state}"[:64], **gateway)
+    return "recorded"

@@ -21,8 +21,6 @@ ROW = re.compile(r"^\|\s*(GET|POST|PUT|PATCH|DELETE)\s*\|\s*`([^`]+)`", re.MULTI
 
 # Paths of API.md whose issue has not landed yet ("second release"). Remove as they land.
 NOT_BUILT_YET: set[tuple[str, str]] = {
-    # issue 11 (Midtrans)
-    ("POST", "/api/payments/midtrans/notification"),
     # issue 12 (safety and trust)
     ("POST", "/api/client/chat/{id}/report"),
     ("POST", "/api/mitra/chat/{id}/report"),

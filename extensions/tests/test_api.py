@@ -90,6 +90,7 @@ def test_an_extension_payment_is_created_pending_and_confirmed_without_a_charge(
         "id": str(payment.id), "status": "pending", "amount": EXTENSION_AMOUNT, "duration_minutes": EXTENSION_MINUTES,
         "is_free_trial": False, "is_extension": True, "targeted_mitra_id": None, "chat_session_id": live.id,
         "expires_at": iso_datetime(payment.expires_at), "created_at": iso_datetime(payment.created_at),
+        "provider": "instant", "snap_token": None, "redirect_url": None,
     }
 
     # when: it is paid

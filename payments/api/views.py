@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,6 +19,7 @@ from live_settings.selectors import config_get
 from payments import selectors, services
 from payments.idempotency import idempotent
 from payments.models import TierKind
+from payments.providers import deadline_for_start
 from payments.representations import PaymentSessionSerializer
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -61,6 +68,7 @@ class PricingTiersApi(CustomerApi):
 
 class PaymentSessionCreateApi(CustomerApi):
     throttle_classes = [rate_limit("payment_sessions")]
+    error_statuses = {502}
 
     class InputSerializer(serializers.Serializer):
         tier_id = serializers.UUIDField(required=False)
@@ -84,17 +92,29 @@ class PaymentSessionCreateApi(CustomerApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         payment = services.payment_session_create(customer=request.user, **data.validated_data)
-        return Response(PaymentSessionSerializer(payment).data, status=status.HTTP_201_CREATED)
+        response = Response(PaymentSessionSerializer(payment).data, status=status.HTTP_201_CREATED)
+        # a gateway's payment page is opened once the row is committed (under an
+        # Idempotency-Key, once the key's transaction is): no HTTP call inside a transaction
+        transaction.on_commit(lambda: self._open_payment_page(response, payment.id))
+        return response
+
+    @staticmethod
+    def _open_payment_page(response: Response, payment_id) -> None:
+        payment = services.payment_provider_open(payment_id=payment_id, deadline=deadline_for_start(), must=True)
+        response.data = PaymentSessionSerializer(payment).data
 
 
 class PaymentSessionDetailApi(CustomerApi):
     @extend_schema(responses={200: PaymentSessionSerializer})
     def get(self, request, id):
         payment = selectors.payment_session_get(customer=request.user, payment_id=id)
+        if services.payment_page_missing(payment):  # the gateway failed at create: try again now
+            payment = services.payment_provider_open(payment_id=payment.id, deadline=time.monotonic() + settings.MIDTRANS_TIMEOUT_SECONDS)
         return Response(PaymentSessionSerializer(payment).data)
 
 
 class PaymentSessionConfirmApi(CustomerApi):
+    error_statuses = {502}
     @extend_schema(request=None, responses={200: PaymentSessionSerializer}, parameters=[IDEMPOTENCY_HEADER])
     @idempotent
     def post(self, request, id):
@@ -108,3 +128,20 @@ class PaymentSessionCancelApi(CustomerApi):
     def post(self, request, id):
         payment = services.payment_session_cancel(customer=request.user, payment_id=id)
         return Response(PaymentSessionSerializer(payment).data)
+
+
+class MidtransNotificationApi(APIView):
+    """Midtrans' HTTP notification (SPEC §11): no bearer token, the signature is the
+    proof. Answered at once from the database alone; a duplicate is 200 too."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    error_statuses = {400, 403, 404}
+
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.CharField()
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OutputSerializer})
+    def post(self, request):
+        services.midtrans_notification_receive(payload=request.data)
+        return Response({"status": "ok"})

@@ -30,6 +30,7 @@ CREATE = "/api/client/payment-sessions"
 PAYMENT_FIELDS = {
     "id", "status", "amount", "duration_minutes", "is_free_trial", "is_extension",
     "targeted_mitra_id", "chat_session_id", "expires_at", "created_at",
+    "provider", "snap_token", "redirect_url",  # SPEC §11
 }
 
 
@@ -230,6 +231,7 @@ def test_creating_a_tier_payment_returns_a_pending_payment_with_exactly_the_docu
         "chat_session_id": None,
         "expires_at": body["expires_at"],
         "created_at": body["created_at"],
+        "provider": "instant", "snap_token": None, "redirect_url": None,
     }
     assert parse_datetime(body["expires_at"]) == payment.expires_at
     assert parse_datetime(body["created_at"]) == payment.created_at

@@ -1,0 +1,214 @@
+"""Payments through Midtrans (SPEC §11) against the fake gateway: a real HTTP server on
+127.0.0.1 (``fake_midtrans.py``) for Snap and the Core API, and signed notifications
+sent the way Midtrans sends them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+
+from config.errors import ErrorCode
+from failed_pairings.models import PairingFailure
+from pairing.tests.live import race
+from payments.midtrans import signature
+from payments.models import PaymentEvent, PaymentSession, PaymentStatus, Transaction
+from payments.tests.conftest import SERVER_KEY
+
+# committed for real: the payment page opens after the commit (``transaction.on_commit``)
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CREATE = "/api/client/payment-sessions"
+NOTIFY = "/api/payments/midtrans/notification"
+
+
+def _create(client, tier) -> dict:
+    response = client.post(CREATE, {"tier_id": str(tier.id)}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def _state(payment_id) -> tuple:
+    payment = PaymentSession.objects.get(id=payment_id)
+    return payment.status, Transaction.objects.filter(payment_session=payment).count(), PaymentEvent.objects.filter(payment_session=payment).count()
+
+
+def test_create_opens_a_snap_page_after_the_commit(midtrans, customer_client, make_tier):
+    tier = make_tier(amount=50_000, minutes=30)
+
+    body = _create(customer_client, tier)
+
+    assert body["provider"] == "midtrans" and body["status"] == "pending"
+    assert body["snap_token"] == f"snap-{body['id']}"
+    assert body["redirect_url"].endswith(f"/snap/v4/redirection/snap-{body['id']}")
+    [(method, path, sent, auth)] = midtrans.requests
+    assert (method, path) == ("POST", "/snap/v1/transactions")
+    assert sent["transaction_details"] == {"order_id": body["id"], "gross_amount": 50_000}
+    assert sent["expiry"]["unit"] == "minutes" and 18 <= sent["expiry"]["duration"] <= 20  # the session's remaining life
+    assert auth == "Basic " + base64.b64encode(f"{SERVER_KEY}:".encode()).decode()
+    assert PaymentSession.objects.get(id=body["id"]).snap_token == body["snap_token"]
+    # the app's detail read gives the same page
+    assert customer_client.get(f"{CREATE}/{body['id']}").json()["snap_token"] == body["snap_token"]
+
+
+def test_a_settlement_notification_over_http_confirms_charges_once_and_the_chat_starts(
+    midtrans, customer_client, make_tier, live_server, online_mitra
+):
+    online_mitra()
+    body = _create(customer_client, make_tier(amount=50_000, minutes=30))
+
+    answer = midtrans.send(live_server.url + NOTIFY, midtrans.notification(body["id"], "settlement"))
+
+    assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+    payment = PaymentSession.objects.get(id=body["id"])
+    assert payment.status == PaymentStatus.CONFIRMED and payment.confirmed_at is not None
+    assert list(Transaction.objects.filter(payment_session=payment).values_list("kind", "amount")) == [("charge", 50_000)]
+    event = PaymentEvent.objects.filter(payment_session=payment).last()
+    assert (event.from_status, event.to_status, event.gateway_status) == ("pending", "confirmed", "settlement")
+    # the app's "I have paid" tap afterwards changes nothing; the chat starts on it
+    assert customer_client.post(f"{CREATE}/{body['id']}/confirm").status_code == 200
+    started = customer_client.post("/api/client/chat/start", {"payment_session_id": body["id"], "sensitive": False}, format="json")
+    assert started.status_code == 201, started.json()
+    assert Transaction.objects.filter(payment_session=payment).count() == 1
+
+
+def test_confirm_asks_the_gateway_and_refuses_an_unpaid_session(midtrans, customer_client, make_tier):
+    body = _create(customer_client, make_tier())
+
+    refused = customer_client.post(f"{CREATE}/{body['id']}/confirm")
+
+    assert refused.status_code == 409 and refused.json()["code"] == ErrorCode.PAYMENT_NOT_SETTLED
+    assert _state(body["id"]) == ("pending", 0, 1)
+    midtrans.set_status(body["id"], "settlement")  # paid; its notification is late
+    confirmed = customer_client.post(f"{CREATE}/{body['id']}/confirm")
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
+    assert _state(body["id"]) == ("confirmed", 1, 2)
+    assert [(m, p) for m, p, _, _ in midtrans.requests[1:]] == [("GET", f"/v2/{body['id']}/status")] * 2
+    # the notification arriving now is recorded and changes nothing
+    assert customer_client.post(NOTIFY, midtrans.notification(body["id"]), format="json").status_code == 200
+    assert _state(body["id"]) == ("confirmed", 1, 3)
+
+
+@pytest.mark.parametrize("tamper", ["signature", "key", "amount_signed_with_it"])
+def test_a_notification_with_a_bad_signature_is_403_and_changes_nothing(midtrans, customer_client, anon_client, make_tier, tamper, caplog):
+    body = _create(customer_client, make_tier(amount=50_000))
+    note = midtrans.notification(body["id"], "settlement")
+    if tamper == "signature":
+        note["signature_key"] = note["signature_key"][:-1] + ("0" if note["signature_key"][-1] != "0" else "1")
+    elif tamper == "key":
+        note = midtrans.notification(body["id"], "settlement", server_key="somebody-elses-key")
+    else:  # a forged amount: the signature was made for the real one
+        note["gross_amount"] = "1.00"
+
+    answer = anon_client.post(NOTIFY, note, format="json")
+
+    assert answer.status_code == 403 and answer.json()["code"] == ErrorCode.INVALID_SIGNATURE
+    assert _state(body["id"]) == ("pending", 0, 1)
+    assert SERVER_KEY not in caplog.text and note["signature_key"] not in caplog.text
+
+
+def test_unknown_orders_other_amounts_and_junk_are_refused_and_change_nothing(midtrans, customer_client, anon_client, make_tier):
+    body = _create(customer_client, make_tier(amount=50_000))
+    other_amount = midtrans.notification(body["id"], "settlement", gross_amount="49000.00")
+    unknown = {**midtrans.notification(body["id"], "settlement"), "order_id": "not-ours"}
+    unknown["signature_key"] = hashlib.sha512(f"not-ours{unknown['status_code']}{unknown['gross_amount']}{SERVER_KEY}".encode()).hexdigest()
+
+    assert anon_client.post(NOTIFY, other_amount, format="json").json()["code"] == ErrorCode.AMOUNT_MISMATCH
+    answer = anon_client.post(NOTIFY, unknown, format="json")
+    assert (answer.status_code, answer.json()["code"]) == (404, ErrorCode.UNKNOWN_ORDER)
+    for junk in ({}, {"order_id": body["id"]}, [1, 2], "settlement"):
+        answer = anon_client.post(NOTIFY, junk, format="json")
+        assert answer.status_code == 400, (junk, answer.json())
+    assert anon_client.post(NOTIFY, "{not json", content_type="application/json").status_code == 400
+    assert _state(body["id"]) == ("pending", 0, 1)
+
+
+def test_duplicates_and_out_of_order_notifications_change_nothing_twice(midtrans, customer_client, anon_client, make_tier):
+    body = _create(customer_client, make_tier(amount=50_000))
+    pending = midtrans.notification(body["id"], "pending")
+    settled = midtrans.notification(body["id"], "settlement")
+
+    answers = [anon_client.post(NOTIFY, note, format="json").status_code for note in (settled, settled, pending, settled, pending)]
+
+    assert answers == [200] * 5
+    assert _state(body["id"]) == ("confirmed", 1, 3)  # created, settled, the late "pending" recorded once
+    assert list(PaymentEvent.objects.filter(payment_session_id=body["id"]).values_list("gateway_status", flat=True)) == ["", "settlement", "pending"]
+
+
+def test_the_same_notification_at_once_confirms_and_charges_once(midtrans, customer_client, make_tier):
+    from rest_framework.test import APIClient
+
+    body = _create(customer_client, make_tier(amount=50_000))
+    note = midtrans.notification(body["id"], "settlement")
+
+    answers = race([lambda: APIClient().post(NOTIFY, note, format="json").status_code for _ in range(12)])
+
+    assert answers == [200] * 12
+    assert _state(body["id"]) == ("confirmed", 1, 2)
+
+
+@pytest.mark.parametrize("gateway_status, ends_as", [("deny", "abandoned"), ("cancel", "abandoned"), ("expire", "expired")])
+def test_a_gateway_end_ends_a_pending_payment(midtrans, customer_client, anon_client, make_tier, gateway_status, ends_as):
+    body = _create(customer_client, make_tier())
+
+    assert anon_client.post(NOTIFY, midtrans.notification(body["id"], gateway_status), format="json").status_code == 200
+
+    assert _state(body["id"]) == (ends_as, 0, 2)
+
+
+def test_money_settled_after_the_session_expired_goes_to_operators(midtrans, customer_client, anon_client, make_tier):
+    body = _create(customer_client, make_tier(amount=50_000))
+    PaymentSession.objects.filter(id=body["id"]).update(status=PaymentStatus.EXPIRED)
+
+    for _ in range(2):  # Midtrans retries: still one row
+        assert anon_client.post(NOTIFY, midtrans.notification(body["id"], "settlement"), format="json").status_code == 200
+
+    [row] = PairingFailure.objects.filter(payment_session_id=body["id"])
+    assert (row.cause_tag, row.amount, row.customer_id) == ("payment_settled_after_expiry", 50_000, customer_client.user.id)
+    assert PaymentSession.objects.get(id=body["id"]).status == PaymentStatus.EXPIRED
+
+
+def test_gateway_down_at_create_is_502_then_the_next_read_opens_the_page(midtrans, customer_client, make_tier):
+    midtrans.down = True
+
+    answer = customer_client.post(CREATE, {"tier_id": str(make_tier().id)}, format="json")
+
+    assert answer.status_code == 502 and answer.json()["code"] == ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE
+    payment = PaymentSession.objects.get()
+    assert payment.status == PaymentStatus.PENDING and payment.snap_token == "" and "unreachable" in payment.provider_error
+    midtrans.down = False
+    read = customer_client.get(f"{CREATE}/{payment.id}").json()
+    assert read["snap_token"] == f"snap-{payment.id}" and read["status"] == "pending"
+    assert PaymentSession.objects.get().provider_error == ""
+
+
+def test_a_gateway_blip_at_create_is_retried(midtrans, customer_client, make_tier):
+    midtrans.fail_next = 1
+
+    body = _create(customer_client, make_tier())
+
+    assert body["snap_token"] == f"snap-{body['id']}"
+
+
+def test_an_idempotent_create_opens_the_page_after_its_transaction(midtrans, customer_client, make_tier):
+    tier = make_tier()
+    first = customer_client.post(CREATE, {"tier_id": str(tier.id)}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = customer_client.post(CREATE, {"tier_id": str(tier.id)}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert first.status_code == again.status_code == 201
+    assert first.json()["snap_token"] == f"snap-{first.json()['id']}"
+    assert again.json()["id"] == first.json()["id"]
+    assert PaymentSession.objects.count() == 1 and len(midtrans.requests) == 1
+
+
+def test_free_trials_never_touch_the_gateway(midtrans, customer_client):
+    answer = customer_client.post(CREATE, {"free_trial": True}, format="json")
+
+    assert answer.status_code == 201 and answer.json()["provider"] == "free_trial" and answer.json()["snap_token"] is None
+    assert customer_client.post(f"{CREATE}/{answer.json()['id']}/confirm").json()["status"] == "confirmed"
+    assert midtrans.requests == []
+
+
+def test_the_signature_is_sha512_of_order_status_amount_and_key():
+    assert signature("o-1", "200", "50000.00", "k") == hashlib.sha512(b"o-120050000.00k").hexdigest()
