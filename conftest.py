@@ -220,7 +220,7 @@ def database_url_of_this_test() -> str:
 class CeleryProcess:
     """A real ``celery -A config worker|beat`` child on the test database and Redis."""
 
-    def __init__(self, kind: str, log_path) -> None:
+    def __init__(self, kind: str, log_path, extra_env: dict | None = None) -> None:
         import os
         import subprocess
         import sys
@@ -232,7 +232,7 @@ class CeleryProcess:
             argv += ["--pool", "threads", "--concurrency", "4", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         else:
             argv += ["--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile", "", "--max-interval", "1"]
-        env = {**os.environ, "DATABASE_URL": database_url_of_this_test()}
+        env = {**os.environ, "DATABASE_URL": database_url_of_this_test(), **(extra_env or {})}
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(
@@ -264,15 +264,16 @@ class CeleryProcess:
 
 @pytest.fixture
 def celery_process(tmp_path):
-    """Start real Celery processes: ``celery_process("worker")`` / ``("beat")``; killed at teardown.
-    Messages left in the test queue by earlier tests are purged first."""
+    """Start real Celery processes: ``celery_process("worker")`` / ``("beat")``, with ``env``
+    added to this process's environment; killed at teardown. Messages left in the test
+    queue by earlier tests are purged first."""
     from config import celery_app
 
     celery_app.control.purge()
     started: list[CeleryProcess] = []
 
-    def start(kind: str = "worker") -> CeleryProcess:
-        process = CeleryProcess(kind, tmp_path / f"celery-{kind}-{len(started)}.log")
+    def start(kind: str = "worker", env: dict | None = None) -> CeleryProcess:
+        process = CeleryProcess(kind, tmp_path / f"celery-{kind}-{len(started)}.log", env)
         started.append(process)
         process.wait_for("ready." if kind == "worker" else "beat: Starting...")
         return process

@@ -13,11 +13,13 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
+from celery import current_app
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
 from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
+from config.on_commit import after_commit
 from config.sql import json_param
 from live_settings.selectors import config_get
 from payments.models import (
@@ -231,9 +233,11 @@ def payment_session_cancel(*, customer: User, payment_id) -> PaymentSession:
 
 # --- the sweeper ------------------------------------------------------------------------
 # 1. claim the stale rows (a chat start or extension holding a payment's lock is skipped)
+#    (a pending payment at a gateway is not: the gateway is asked first, gateway_payments_reconcile)
 _SWEEP_CLAIM_SQL = """
 SELECT id FROM payment_sessions
 WHERE status IN ('pending', 'confirmed') AND expires_at <= %(now)s
+  AND NOT (status = 'pending' AND provider NOT IN ('instant', 'free_trial'))
 FOR UPDATE SKIP LOCKED
 """
 # 2. one batch UPDATE, in a new statement: its snapshot sees every attempt committed
@@ -364,3 +368,58 @@ def _notification_apply(*, payment_id, payload: dict) -> str:
     # pending, refunds, and news about a payment already past that point: recorded only
     _event(payment, from_status=payment.status, to_status=payment.status, reason=f"gateway_{state}"[:64], **gateway)
     return "recorded"
+
+
+# --- reconciliation with the gateway (SPEC §11) ----------------------------------------------
+RECONCILE_BATCH = 100
+
+
+def gateway_payments_reconcile(*, now=None, limit: int = RECONCILE_BATCH) -> dict[str, int]:
+    """The sweeper's step for pending gateway payments past ``expires_at``: each one's
+    status is asked from the gateway (outside any transaction) before anything changes.
+    Settled → confirmed (a lost notification loses no money; the sweeper then treats it
+    as paid and unused, refundable). Otherwise → expired, and cancelled at the gateway
+    after the commit. A gateway that cannot be reached leaves the row for the next pass:
+    a payment is never expired without knowing that it was not paid."""
+    from payments.midtrans import MidtransClient, is_settled
+
+    now = now or timezone.now()
+    due = list(
+        PaymentSession.objects.filter(status=PaymentStatus.PENDING, expires_at__lte=now, provider="midtrans")
+        .order_by("expires_at").values_list("id", flat=True)[:limit]
+    )
+    outcome = {"confirmed": 0, "expired": 0, "unknown": 0}
+    client = MidtransClient() if due else None
+    for payment_id in due:
+        try:
+            settled = is_settled(client.status(str(payment_id)))
+        except (GatewayError, GatewayRefusal) as exc:
+            logger.warning("payment %s: the gateway's status could not be read (%s); trying again next pass", payment_id, exc)
+            outcome["unknown"] += 1
+            continue
+        outcome[_reconcile_one(payment_id=payment_id, settled=settled)] += 1
+    return outcome
+
+
+@transaction.atomic
+def _reconcile_one(*, payment_id, settled: bool) -> str:
+    payment = payment_lock(payment_id=payment_id)
+    if payment.status != PaymentStatus.PENDING:
+        return "unknown"  # a notification or the app's confirm got there first
+    if settled:
+        _confirm_locked(payment, reason="gateway_reconciled")
+        return "confirmed"
+    payment_transition(payment, to_status=PaymentStatus.EXPIRED, reason="sweeper")
+    after_commit(lambda: current_app.send_task("payments.tasks.gateway_cancel", args=[str(payment.id)]))
+    return "expired"
+
+
+def gateway_payment_cancel(*, payment_id) -> None:
+    """Cancel an expired payment's transaction at the gateway (so it cannot be paid any
+    more); a gateway that refuses because there is nothing to cancel is fine."""
+    from payments.midtrans import MidtransClient
+
+    try:
+        MidtransClient().cancel(str(payment_id))
+    except GatewayRefusal as exc:
+        logger.info("payment %s: the gateway did not cancel (%s)", payment_id, exc)

@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from payments import services
+from payments.midtrans import GatewayError
 
 
 @shared_task(ignore_result=True)
@@ -10,5 +11,13 @@ def sweep_payments() -> int:
     from payments.idempotency import idempotency_records_prune
 
     expired = len(services.payments_sweep())
+    services.gateway_payments_reconcile()
     idempotency_records_prune()
     return expired
+
+
+@shared_task(ignore_result=True, autoretry_for=(GatewayError,), retry_backoff=5, max_retries=10)
+def gateway_cancel(payment_id: str) -> None:
+    """After the sweeper expired a gateway payment: cancel it there (retried while the
+    gateway cannot be reached)."""
+    services.gateway_payment_cancel(payment_id=payment_id)

@@ -16,5 +16,10 @@ def midtrans(settings):
     settings.MIDTRANS_SNAP_BASE_URL = fake.base_url
     settings.MIDTRANS_RETRIES = 1
     settings.PAYMENT_PROVIDER_WAIT_SECONDS = 2
+    # for a Celery worker process of the test (``celery_process("worker", env=...)``)
+    fake.app_env = {
+        "PAYMENT_PROVIDER": "midtrans", "MIDTRANS_SERVER_KEY": SERVER_KEY,
+        "MIDTRANS_API_BASE_URL": f"{fake.base_url}/v2", "MIDTRANS_SNAP_BASE_URL": fake.base_url,
+    }
     yield fake
     fake.stop()

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
+import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from config.errors import ErrorCode
 from failed_pairings.models import PairingFailure
 from pairing.tests.live import race
 from payments.midtrans import signature
+from payments.services import gateway_payments_reconcile, payments_sweep
 from payments.models import PaymentEvent, PaymentSession, PaymentStatus, Transaction
 from payments.tests.conftest import SERVER_KEY
 
@@ -212,3 +217,75 @@ def test_free_trials_never_touch_the_gateway(midtrans, customer_client):
 
 def test_the_signature_is_sha512_of_order_status_amount_and_key():
     assert signature("o-1", "200", "50000.00", "k") == hashlib.sha512(b"o-120050000.00k").hexdigest()
+
+
+# --- reconciliation: the sweeper asks the gateway first ---------------------------------------
+def _expire_now(payment_id) -> None:
+    PaymentSession.objects.filter(id=payment_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_a_lost_notification_is_recovered_by_the_sweeper_instead_of_expiring(midtrans, customer_client, make_tier):
+    body = _create(customer_client, make_tier(amount=50_000))
+    midtrans.set_status(body["id"], "settlement")  # paid; the notification never arrives
+    _expire_now(body["id"])
+
+    assert payments_sweep() == []  # the batch leaves a pending gateway payment alone
+    assert gateway_payments_reconcile() == {"confirmed": 1, "expired": 0, "unknown": 0}
+
+    assert _state(body["id"]) == ("confirmed", 1, 2)
+    assert PaymentEvent.objects.filter(payment_session_id=body["id"]).last().reason == "gateway_reconciled"
+    # paid and now unused past its time: the next pass makes it refundable, as any paid one
+    assert payments_sweep() == [uuid.UUID(body["id"])]
+    assert PairingFailure.objects.get(payment_session_id=body["id"]).cause_tag == "payment_expired_unused"
+
+
+def test_an_unpaid_one_is_expired_and_cancelled_at_the_gateway(midtrans, customer_client, make_tier, celery_process):
+    body = _create(customer_client, make_tier())
+    _expire_now(body["id"])
+    celery_process("worker", env=midtrans.app_env)
+
+    assert gateway_payments_reconcile() == {"confirmed": 0, "expired": 1, "unknown": 0}
+
+    assert _state(body["id"]) == ("expired", 0, 2)
+    end = time.monotonic() + 60
+    while midtrans.orders[body["id"]].transaction_status != "cancel" and time.monotonic() < end:
+        time.sleep(0.1)
+    assert ("POST", f"/v2/{body['id']}/cancel") in [(m, p) for m, p, _, _ in midtrans.requests]
+
+
+def test_a_gateway_that_cannot_be_reached_leaves_it_pending_for_the_next_pass(midtrans, customer_client, make_tier):
+    body = _create(customer_client, make_tier())
+    _expire_now(body["id"])
+    midtrans.down = True
+
+    assert gateway_payments_reconcile() == {"confirmed": 0, "expired": 0, "unknown": 1}
+    assert _state(body["id"]) == ("pending", 0, 1)
+
+    midtrans.down = False
+    midtrans.set_status(body["id"], "settlement")
+    assert gateway_payments_reconcile()["confirmed"] == 1
+
+
+def test_notification_confirm_and_sweeper_at_once_confirm_and_charge_once(midtrans, customer_client, make_tier):
+    """A real race on one paid payment: the gateway's notification, the app's confirm and
+    the sweeper's reconciliation, each on its own thread and connection."""
+    from rest_framework.test import APIClient
+
+    body = _create(customer_client, make_tier(amount=50_000))
+    midtrans.set_status(body["id"], "settlement")
+    note = midtrans.notification(body["id"])
+
+    def sweeper():  # its clock is past the payment's time; the app's confirm is still in time
+        return gateway_payments_reconcile(now=timezone.now() + timedelta(hours=1))
+
+    results = race([
+        lambda: APIClient().post(NOTIFY, note, format="json").status_code,
+        lambda: customer_client.post(f"{CREATE}/{body['id']}/confirm").status_code,
+        sweeper,
+    ])
+
+    assert results[0] == 200 and results[1] == 200, results
+    assert results[2]["expired"] == 0
+    status, charges, _ = _state(body["id"])
+    assert (status, charges) == ("confirmed", 1)
+    assert PaymentEvent.objects.filter(payment_session_id=body["id"], to_status="confirmed").exclude(from_status="confirmed").count() == 1

@@ -318,7 +318,7 @@ def test_manage_py_sweep_payments_runs_the_sweeper_once(make_customer, confirmed
 
     call_command("sweep_payments", stdout=out)
 
-    assert out.getvalue() == "sweep_payments: 2 payment session(s) expired\n"
+    assert out.getvalue().startswith("sweep_payments: 2 payment session(s) expired;")
     assert (status_of(charged), status_of(pending), status_of(fresh)) == ("expired", "expired", "confirmed")
     assert list(PairingFailure.objects.values_list("payment_session_id", "cause_tag", "amount")) == [
         (charged.id, CauseTag.PAYMENT_EXPIRED_UNUSED, 50_000)
@@ -327,7 +327,7 @@ def test_manage_py_sweep_payments_runs_the_sweeper_once(make_customer, confirmed
 
     again = StringIO()
     call_command("sweep_payments", stdout=again)
-    assert again.getvalue() == "sweep_payments: 0 payment session(s) expired\n"
+    assert again.getvalue().startswith("sweep_payments: 0 payment session(s) expired;")
     assert PairingFailure.objects.count() == 1 and len(sweep_events()) == 2
 
 
