@@ -20,7 +20,7 @@ from accounts.services import mitra_create
 from config.errors import AppError
 from control_center import selectors
 from failed_pairings.filters import PairingFailureFilter
-from failed_pairings.models import CauseTag, OperatorAction
+from failed_pairings.models import OPERATOR_CHOICES, CauseTag
 from failed_pairings.selectors import pairing_failures_list
 from failed_pairings.services import failed_pairing_action
 from live_settings.models import ConfigChange
@@ -125,7 +125,7 @@ class FailedPairingsView(ControlCenterView):
                 "created_to": data["created_to"],
                 "filter_errors": errors,
                 "filters_query": filters_query,
-                "actions": OperatorAction.choices,
+                "actions": [(a.value, a.label) for a in OPERATOR_CHOICES],
                 "return_to": request.get_full_path(),
             },
             status=400 if errors else 200,
@@ -134,6 +134,7 @@ class FailedPairingsView(ControlCenterView):
 
 class FailedPairingActionView(ControlCenterView):
     ACTION_LABELS = {"refunded": "Mark as refunded", "credited": "Mark as credited", "no_action": "Mark as no-action"}
+    SAVED_AS = {"refund_pending": "Refund asked of the payment gateway: the row shows its answer shortly."}
 
     def post(self, request, failure_id):
         action = request.POST.get("action", "")
@@ -141,15 +142,17 @@ class FailedPairingActionView(ControlCenterView):
         back = request.POST.get("return_to") or reverse("control_center:cc-failed-pairings")
         if not back.startswith(reverse("control_center:cc-failed-pairings")):
             back = reverse("control_center:cc-failed-pairings")
-        if action not in OperatorAction.values:
+        if action not in OPERATOR_CHOICES:
             messages.error(request, "Choose an action.")
             return HttpResponseRedirect(back)
         try:
-            failed_pairing_action(failure_id=failure_id, action=action, actor=request.user, note=note)
+            failure = failed_pairing_action(failure_id=failure_id, action=action, actor=request.user, note=note)
         except AppError as exc:
             messages.error(request, f"Not saved: {exc.detail}")
         else:
-            messages.success(request, f"{self.ACTION_LABELS[action]}: saved. The row is now locked.")
+            messages.success(
+                request, self.SAVED_AS.get(failure.operator_action, f"{self.ACTION_LABELS[action]}: saved. The row is now locked.")
+            )
         return HttpResponseRedirect(back)
 
 

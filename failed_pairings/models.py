@@ -23,9 +23,15 @@ class OperatorAction(models.TextChoices):
     """A session credit given instead (a money action)."""
     NO_ACTION = "no_action", "No action"
     """Looked at; nothing owed (e.g. the fallback blast succeeded)."""
+    REFUND_PENDING = "refund_pending", "Refund pending"
+    """``refunded`` asked of the payment gateway, which has not answered yet (SPEC §11)."""
+    REFUND_REFUSED = "refund_refused", "Refund refused"
+    """Only in the audit trail: the gateway refused; the row is open again (``refund_error``)."""
 
 
-MONEY_ACTIONS = (OperatorAction.REFUNDED, OperatorAction.CREDITED)
+# what an operator chooses; the other two are the gateway's part of a refund
+OPERATOR_CHOICES = (OperatorAction.REFUNDED, OperatorAction.CREDITED, OperatorAction.NO_ACTION)
+MONEY_ACTIONS = (OperatorAction.REFUNDED, OperatorAction.CREDITED, OperatorAction.REFUND_PENDING)
 
 
 class PairingFailure(models.Model):
@@ -43,6 +49,10 @@ class PairingFailure(models.Model):
     actioned_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     actioned_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True, default="", db_default="")
+    refund_error = models.CharField(
+        max_length=500, blank=True, default="", db_default="",
+        help_text="The payment gateway's refusal of the last refund; the operator may credit instead.",
+    )
 
     class Meta:
         db_table = "pairing_failures"
@@ -66,7 +76,7 @@ class PairingFailure(models.Model):
             ),
             # at most one money action per payment, whatever the number of its failure rows
             models.UniqueConstraint(
-                fields=["payment_session"], condition=models.Q(operator_action__in=["refunded", "credited"]),
+                fields=["payment_session"], condition=models.Q(operator_action__in=["refunded", "credited", "refund_pending"]),
                 name="pairing_failures_one_money_action_per_payment",
             ),
         ]

@@ -6,6 +6,9 @@
   payment already got one, or while the payment can still be used (pending or
   confirmed: the customer may still chat on it, so refunding now could pay twice).
 - Every action is kept in ``pairing_failure_actions``.
+- With a payment gateway (SPEC §11), ``refunded`` asks the gateway: the row is
+  ``refund_pending`` until it answers, then ``refunded`` (with a ``refund``
+  transaction) or open again with the gateway's refusal in ``refund_error``.
 
 Concurrent actions serialize on the payment row, then the failure row; a partial
 unique index allows one money action per payment even if that were bypassed.
@@ -13,12 +16,15 @@ unique index allows one money action per payment even if that were bypassed.
 
 from __future__ import annotations
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ConflictError, ErrorCode, NotFoundError
-from failed_pairings.models import MONEY_ACTIONS, PairingFailure, PairingFailureAction
-from payments.models import PaymentSession, PaymentStatus
+from config.on_commit import after_commit
+from failed_pairings.models import MONEY_ACTIONS, OperatorAction, PairingFailure, PairingFailureAction
+from payments.midtrans import GatewayRefusal, MidtransClient
+from payments.models import PaymentSession, PaymentStatus, Transaction, TransactionKind
 
 _STILL_USABLE = (PaymentStatus.PENDING, PaymentStatus.CONFIRMED)
 
@@ -52,13 +58,67 @@ def failed_pairing_action(*, failure_id, action: str, actor, note: str = "") -> 
                 ErrorCode.MONEY_ACTION_NOT_ALLOWED, "Another row of this payment was already refunded or credited.",
                 payment_status=payment.status,
             )
+    if action == OperatorAction.REFUNDED and payment.provider == "midtrans":
+        # the gateway gives the money back; the row waits for its answer (SPEC §11)
+        action = OperatorAction.REFUND_PENDING
+        failure_id = str(failure.id)
+        after_commit(lambda: current_app.send_task("failed_pairings.tasks.gateway_refund", args=[failure_id]))
     now = timezone.now()
     failure.operator_action = action
     failure.actioned_by = actor
     failure.actioned_at = now
     failure.note = note or ""
-    failure.save(update_fields=["operator_action", "actioned_by", "actioned_at", "note"])
+    failure.refund_error = ""
+    failure.save(update_fields=["operator_action", "actioned_by", "actioned_at", "note", "refund_error"])
     PairingFailureAction.objects.create(
         failure=failure, action=action, note=note or "", actor=actor, payment_status=payment.status
     )
     return failure
+
+
+# --- refunds through the payment gateway (SPEC §11) -------------------------------------------
+REFUND_REASON = "Curhat: sesi tidak terlaksana"
+
+
+def failed_pairing_refund_run(*, failure_id) -> str:
+    """Ask the gateway to refund a ``refund_pending`` row (``refund_key`` = the row's id,
+    so a retry never refunds twice), then record its answer. Raises ``GatewayError``
+    while the gateway cannot be reached (the task tries again)."""
+    failure = PairingFailure.objects.filter(id=failure_id).first()
+    if failure is None or failure.operator_action != OperatorAction.REFUND_PENDING:
+        return "nothing"
+    try:
+        MidtransClient().refund(
+            order_id=str(failure.payment_session_id), refund_key=str(failure.id), amount=failure.amount, reason=REFUND_REASON,
+        )
+    except GatewayRefusal as exc:
+        return _refund_answered(failure_id=failure.id, refused=str(exc))
+    return _refund_answered(failure_id=failure.id, refused="")
+
+
+@transaction.atomic
+def _refund_answered(*, failure_id, refused: str) -> str:
+    failure = PairingFailure.objects.filter(id=failure_id).values_list("payment_session_id", flat=True).first()
+    payment = PaymentSession.objects.select_for_update().get(pk=failure)
+    failure = PairingFailure.objects.select_for_update().get(pk=failure_id)
+    if failure.operator_action != OperatorAction.REFUND_PENDING:
+        return "nothing"  # answered already (a retried task)
+    if refused:
+        # open again, with the gateway's word on it: the operator may credit instead
+        failure.operator_action = ""
+        failure.refund_error = refused[:500]
+        failure.save(update_fields=["operator_action", "refund_error"])
+        PairingFailureAction.objects.create(
+            failure=failure, action=OperatorAction.REFUND_REFUSED, note=refused[:2000], actor=failure.actioned_by,
+            payment_status=payment.status,
+        )
+        return "refused"
+    failure.operator_action = OperatorAction.REFUNDED
+    failure.save(update_fields=["operator_action"])
+    Transaction.objects.create(payment_session=payment, kind=TransactionKind.REFUND, amount=failure.amount)
+    PairingFailureAction.objects.create(
+        failure=failure, action=OperatorAction.REFUNDED, note="refunded by the payment gateway", actor=failure.actioned_by,
+        payment_status=payment.status,
+    )
+    return "refunded"
+

@@ -116,6 +116,18 @@ class MidtransClient:
     def cancel(self, order_id: str) -> dict:
         return self._call("POST", f"{self.api_base}/{order_id}/cancel")
 
+    def refund(self, *, order_id: str, refund_key: str, amount: int, reason: str) -> dict:
+        """Refund ``amount`` of the order. ``refund_key`` makes a retry safe: Midtrans
+        refunds once per key. A refusal (e.g. a bank transfer it cannot refund) comes in
+        an HTTP 200 with another ``status_code``: ``GatewayRefusal``."""
+        body = self._call(
+            "POST", f"{self.api_base}/{order_id}/refund",
+            json={"refund_key": refund_key, "amount": amount, "reason": reason},
+        )
+        if str(body.get("status_code")) != "200":
+            raise GatewayRefusal(str(body.get("status_code")), str(body.get("status_message", ""))[:400])
+        return body
+
 
 def is_settled(status_body: dict) -> bool:
     """SPEC §11: ``settlement``, or ``capture`` with ``fraud_status`` ``accept``."""

@@ -103,6 +103,8 @@ class PaymentSession(models.Model):
 class TransactionKind(models.TextChoices):
     CHARGE = "charge", "Charge"
     """Money taken from the customer: session payments at confirm, extensions at approval."""
+    REFUND = "refund", "Refund"
+    """Money the payment gateway gave back (SPEC §11)."""
 
 
 class Transaction(models.Model):
@@ -117,6 +119,8 @@ class Transaction(models.Model):
         constraints = [
             # nothing is charged twice
             models.UniqueConstraint(fields=["payment_session"], condition=Q(kind="charge"), name="transactions_one_charge_per_payment"),
+            # never two refunds for one payment
+            models.UniqueConstraint(fields=["payment_session"], condition=Q(kind="refund"), name="transactions_one_refund_per_payment"),
         ]
 
 

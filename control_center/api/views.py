@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from accounts import services as account_services
 from accounts.permissions import IsOperator
 from failed_pairings.filters import PairingFailureFilter
-from failed_pairings.models import OperatorAction
+from failed_pairings.models import OPERATOR_CHOICES
 from failed_pairings.services import failed_pairing_action
 from failed_pairings.selectors import pairing_failures_list
 from pairing.models import ChatStatus
@@ -81,6 +81,7 @@ class FailedPairingListApi(OperatorApi, ListAPIView):
         actioned_by = serializers.SerializerMethodField()
         actioned_at = serializers.DateTimeField(allow_null=True)
         note = serializers.CharField()
+        refund_error = serializers.SerializerMethodField(help_text="The payment gateway's refusal of the last refund, if any.")
 
         @extend_schema_field(inline_serializer("FailureCustomer", {"id": serializers.UUIDField(), "call_name": serializers.CharField()}))
         def get_customer(self, failure) -> dict:
@@ -93,6 +94,9 @@ class FailedPairingListApi(OperatorApi, ListAPIView):
 
         def get_operator_action(self, failure) -> str | None:
             return failure.operator_action or None
+
+        def get_refund_error(self, failure) -> str | None:
+            return failure.refund_error or None
 
         def get_actioned_by(self, failure) -> str | None:
             """The operator's login (email or phone)."""
@@ -139,7 +143,7 @@ class FailedPairingActionApi(OperatorApi):
     """Record the operator's final action on one failed pairing (same service as the page)."""
 
     class InputSerializer(serializers.Serializer):
-        action = serializers.ChoiceField(choices=OperatorAction.choices)
+        action = serializers.ChoiceField(choices=[(a.value, a.label) for a in OPERATOR_CHOICES])
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     @extend_schema(request=InputSerializer, responses={200: FailedPairingListApi.OutputSerializer})

@@ -169,6 +169,7 @@ def _failure_body(failure: PairingFailure, *, operator, action, note, payment_st
         "actioned_by": operator.email,
         "actioned_at": _iso(failure.actioned_at),
         "note": note,
+        "refund_error": None,
     }
 
 

@@ -238,6 +238,7 @@ def test_the_cause_select_offers_every_cause_tag(cc):
     assert re.findall(r'<option value="([a-z_]+)"', select) == [
         "no_mitra_available", "all_mitras_rejected", "customer_cancelled", "targeted_mitra_offline",
         "targeted_mitra_at_capacity", "targeted_mitra_rejected", "targeted_mitra_timeout", "payment_expired_unused",
+        "payment_settled_after_expiry",
     ]
 
 

@@ -71,6 +71,7 @@ def test_a_failed_blast_is_listed_with_the_api_md_shape(make_customer, confirmed
                 "actioned_by": None,
                 "actioned_at": None,
                 "note": "",
+                "refund_error": None,
             }
         ],
     }

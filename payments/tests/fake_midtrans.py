@@ -121,7 +121,10 @@ class FakeMidtrans:
                         return 200, {"status_code": "412", "status_message": self.refuse_refunds}
                     order.refunds.append(body)
                     order.transaction_status = "refund"
-                    return 200, {**self.status_body(order), "refund_key": body.get("refund_key")}
+                    return 200, {
+                        **self.status_body(order), "status_code": "200", "status_message": "Success, refund request is approved",
+                        "refund_key": body.get("refund_key"), "refund_amount": f"{body.get('amount')}.00",
+                    }
             return 404, {"status_code": "404", "status_message": "Not found"}
 
     def status_body(self, order: Order) -> dict:

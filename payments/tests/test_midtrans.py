@@ -16,7 +16,8 @@ from django.utils import timezone
 from config.errors import ErrorCode
 from failed_pairings.models import PairingFailure
 from pairing.tests.live import race
-from payments.midtrans import signature
+from failed_pairings.services import failed_pairing_refund_run
+from payments.midtrans import GatewayError, signature
 from payments.services import gateway_payments_reconcile, payments_sweep
 from payments.models import PaymentEvent, PaymentSession, PaymentStatus, Transaction
 from payments.tests.conftest import SERVER_KEY
@@ -289,3 +290,84 @@ def test_notification_confirm_and_sweeper_at_once_confirm_and_charge_once(midtra
     status, charges, _ = _state(body["id"])
     assert (status, charges) == ("confirmed", 1)
     assert PaymentEvent.objects.filter(payment_session_id=body["id"], to_status="confirmed").exclude(from_status="confirmed").count() == 1
+
+
+# --- refunds through the gateway ----------------------------------------------------------
+def _late_paid_row(midtrans, customer_client, anon_client, make_tier) -> PairingFailure:
+    """A payment the gateway settled after it had expired: its row is refundable."""
+    body = _create(customer_client, make_tier(amount=50_000))
+    PaymentSession.objects.filter(id=body["id"]).update(status=PaymentStatus.EXPIRED)
+    assert anon_client.post(NOTIFY, midtrans.notification(body["id"], "settlement"), format="json").status_code == 200
+    return PairingFailure.objects.get(payment_session_id=body["id"])
+
+
+def _action(operator_client, row, action: str):
+    return operator_client.post(f"/internal/failed-pairings/{row.id}/action", {"action": action}, format="json")
+
+
+def test_an_operator_refund_goes_through_the_gateway_once(midtrans, customer_client, anon_client, operator_client, make_tier, celery_process):
+    row = _late_paid_row(midtrans, customer_client, anon_client, make_tier)
+    celery_process("worker", env=midtrans.app_env)
+
+    answer = _action(operator_client, row, "refunded")
+
+    assert answer.status_code == 200 and answer.json()["operator_action"] == "refund_pending"
+    end = time.monotonic() + 60
+    while PairingFailure.objects.get(id=row.id).operator_action != "refunded" and time.monotonic() < end:
+        time.sleep(0.1)
+    row.refresh_from_db()
+    assert row.operator_action == "refunded" and row.refund_error == ""
+    assert list(Transaction.objects.filter(payment_session_id=row.payment_session_id, kind="refund").values_list("amount", flat=True)) == [50_000]
+    [refund] = midtrans.orders[str(row.payment_session_id)].refunds
+    assert refund["refund_key"] == str(row.id) and refund["amount"] == 50_000
+    assert list(row.actions.order_by("id").values_list("action", flat=True)) == ["refund_pending", "refunded"]
+    # the task again (a retry after the gateway answered) changes nothing
+    assert failed_pairing_refund_run(failure_id=row.id) == "nothing"
+    assert _action(operator_client, row, "credited").json()["code"] == ErrorCode.ALREADY_ACTIONED
+
+
+def test_a_refund_the_gateway_refuses_opens_the_row_with_its_message(midtrans, customer_client, anon_client, operator_client, make_tier):
+    row = _late_paid_row(midtrans, customer_client, anon_client, make_tier)
+    midtrans.refuse_refunds = "Transaction cannot be refunded: bank transfer"
+    assert _action(operator_client, row, "refunded").json()["operator_action"] == "refund_pending"
+
+    assert failed_pairing_refund_run(failure_id=row.id) == "refused"
+
+    listed = operator_client.get("/internal/failed-pairings").json()["results"][0]
+    assert listed["operator_action"] is None and "bank transfer" in listed["refund_error"]
+    assert Transaction.objects.filter(kind="refund").count() == 0
+    credited = _action(operator_client, row, "credited")
+    assert credited.status_code == 200 and credited.json()["operator_action"] == "credited"
+    assert list(PairingFailure.objects.get(id=row.id).actions.order_by("id").values_list("action", flat=True)) == [
+        "refund_pending", "refund_refused", "credited",
+    ]
+
+
+def test_a_gateway_down_at_refund_time_keeps_it_pending_for_a_retry(midtrans, customer_client, anon_client, operator_client, make_tier):
+    row = _late_paid_row(midtrans, customer_client, anon_client, make_tier)
+    _action(operator_client, row, "refunded")
+    midtrans.down = True
+
+    with pytest.raises(GatewayError):
+        failed_pairing_refund_run(failure_id=row.id)  # the task's autoretry takes it from here
+    assert PairingFailure.objects.get(id=row.id).operator_action == "refund_pending"
+
+    midtrans.down = False
+    assert failed_pairing_refund_run(failure_id=row.id) == "refunded"
+    assert Transaction.objects.filter(kind="refund").count() == 1
+
+
+def test_two_operators_refunding_at_once_refund_once(midtrans, customer_client, anon_client, make_operator, make_tier):
+    from rest_framework.test import APIClient
+
+    row = _late_paid_row(midtrans, customer_client, anon_client, make_tier)
+    clients = []
+    for _ in range(2):
+        client = APIClient()
+        client.force_authenticate(make_operator())
+        clients.append(client)
+
+    answers = race([lambda c=c: _action(c, row, "refunded").status_code for c in clients])
+
+    assert sorted(answers) == [200, 409]
+    assert PairingFailure.objects.get(id=row.id).operator_action == "refund_pending"

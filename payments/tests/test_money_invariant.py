@@ -36,7 +36,7 @@ from config.errors import AppError
 from extensions import services as extension_services
 from extensions.models import Extension, ExtensionStatus
 from failed_pairings import services as failed_pairing_services
-from failed_pairings.models import MONEY_ACTIONS, CauseTag, OperatorAction, PairingFailure, PairingFailureAction
+from failed_pairings.models import MONEY_ACTIONS, OPERATOR_CHOICES, CauseTag, OperatorAction, PairingFailure, PairingFailureAction
 from live_settings.selectors import live_settings_cache
 from pairing import lifecycle
 from pairing import returning as returning_services
@@ -71,8 +71,9 @@ def assert_money_invariant(*, settled: bool) -> None:
     payments = list(PaymentSession.objects.all())
     by_id = {p.id: p for p in payments}
     charges = defaultdict(list)
+    refunds = defaultdict(list)  # money a payment gateway gave back (SPEC §11)
     for pid, kind, amount in Transaction.objects.values_list("payment_session_id", "kind", "amount"):
-        charges[pid].append((kind, amount))
+        (refunds if kind == TransactionKind.REFUND else charges)[pid].append((kind, amount))
     sessions = defaultdict(list)
     session_rows = list(
         ChatSession.objects.values_list("id", "payment_session_id", "status", "mitra_id", "started_at", "ends_at", "duration_minutes", "request_type")
@@ -117,6 +118,9 @@ def assert_money_invariant(*, settled: bool) -> None:
 
         # nothing is refunded twice, nor refunded and consumed, nor refunded while still usable
         assert len(money_actions[p.id]) <= 1, f"{where}: money actions {money_actions[p.id]}"
+        # a gateway refund is the money action refunded, once, for the amount
+        assert refunds[p.id] in ([], [(TransactionKind.REFUND, p.amount)]), f"{where}: refunds {refunds[p.id]}"
+        assert not refunds[p.id] or money_actions[p.id] == [(OperatorAction.REFUNDED, p.amount)], f"{where}: refund without the action"
         if money_actions[p.id]:
             assert p.status in (PaymentStatus.FAILED_PAIRING, PaymentStatus.EXPIRED), f"{where}: refunded"
             assert money_actions[p.id][0][1] == p.amount, f"{where}: refunded {money_actions[p.id]}"
@@ -477,7 +481,7 @@ class World:
         if not rows:
             return
         failure_id = self.rng.choice(rows)
-        action = self.rng.choices(list(OperatorAction), weights=[5, 3, 2])[0]
+        action = self.rng.choices(list(OPERATOR_CHOICES), weights=[5, 3, 2])[0]
         call = lambda: failed_pairing_services.failed_pairing_action(failure_id=failure_id, action=action, actor=self.operator)  # noqa: E731
         if self.rng.random() < 0.3:
             self.twice(f"operator {action}", call)
