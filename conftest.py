@@ -281,3 +281,37 @@ def celery_process(tmp_path):
     yield start
     for process in started:
         process.kill()
+
+
+@pytest.fixture
+def midtrans_gateway(settings):
+    """The fake Midtrans (a real HTTP server on 127.0.0.1, ``payments/tests/fake_midtrans.py``),
+    stopped after the test. ``activate()`` puts the app on ``PAYMENT_PROVIDER=midtrans``
+    against it (payments made before stay on their provider); ``app_env`` is the same for
+    a Celery worker of the test (``celery_process("worker", env=...)``)."""
+    from payments.tests.fake_midtrans import SERVER_KEY, FakeMidtrans
+
+    fake = FakeMidtrans(SERVER_KEY).start()
+
+    def activate() -> None:
+        settings.PAYMENT_PROVIDER = settings.PAYMENT_PROVIDERS["midtrans"]
+        settings.MIDTRANS_SERVER_KEY = SERVER_KEY
+        settings.MIDTRANS_API_BASE_URL = f"{fake.base_url}/v2"
+        settings.MIDTRANS_SNAP_BASE_URL = fake.base_url
+        settings.MIDTRANS_RETRIES = 1
+        settings.PAYMENT_PROVIDER_WAIT_SECONDS = 2
+
+    fake.activate = activate
+    fake.app_env = {
+        "PAYMENT_PROVIDER": "midtrans", "MIDTRANS_SERVER_KEY": SERVER_KEY,
+        "MIDTRANS_API_BASE_URL": f"{fake.base_url}/v2", "MIDTRANS_SNAP_BASE_URL": fake.base_url,
+    }
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def midtrans(midtrans_gateway):
+    """The app on ``PAYMENT_PROVIDER=midtrans`` against the fake gateway from the start."""
+    midtrans_gateway.activate()
+    return midtrans_gateway

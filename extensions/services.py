@@ -30,7 +30,7 @@ from pairing.lifecycle import schedule_timer
 from pairing.models import ChatSession, ChatStatus
 from pairing.representations import iso_datetime
 from payments.models import PaymentStatus, Transaction, TransactionKind
-from payments.services import payment_lock, payment_transition
+from payments.services import extension_payment_refund_schedule, payment_lock, payment_transition
 from realtime.delivery import Event, deliver
 from realtime.presence import is_connected
 
@@ -109,6 +109,7 @@ def _resolve(session: ChatSession, extension: Extension, *, status: str, tag: st
         Transaction.objects.create(payment_session=payment, kind=TransactionKind.CHARGE, amount=payment.amount)
     else:
         payment_transition(payment, to_status=PaymentStatus.RELEASED, reason=tag, actor=actor)
+        extension_payment_refund_schedule(payment)  # a gateway took the money at payment: it goes back
     # the session's end timer waited for this outcome (or moved): fire it at the current ends_at
     schedule_timer(session.id, session.ends_at)
     payload = {"type": "extension_resolved", "extension_id": str(extension.id), "status": status, "ends_at": iso_datetime(session.ends_at)}

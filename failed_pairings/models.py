@@ -14,6 +14,7 @@ class CauseTag(models.TextChoices):
     TARGETED_MITRA_TIMEOUT = "targeted_mitra_timeout", "Targeted mitra timeout"
     PAYMENT_EXPIRED_UNUSED = "payment_expired_unused", "Payment expired unused"
     PAYMENT_SETTLED_AFTER_EXPIRY = "payment_settled_after_expiry", "Payment settled after expiry"
+    EXTENSION_UNUSED = "extension_unused", "Extension unused, refund refused"
 
 
 class OperatorAction(models.TextChoices):
@@ -73,6 +74,11 @@ class PairingFailure(models.Model):
             models.UniqueConstraint(
                 fields=["payment_session"], condition=models.Q(cause_tag="payment_settled_after_expiry"),
                 name="pairing_failures_settled_late_once",
+            ),
+            # an unused extension payment the gateway would not refund by itself: once per payment
+            models.UniqueConstraint(
+                fields=["payment_session"], condition=models.Q(cause_tag="extension_unused"),
+                name="pairing_failures_extension_unused_once",
             ),
             # at most one money action per payment, whatever the number of its failure rows
             models.UniqueConstraint(

@@ -301,6 +301,11 @@ def payments_sweep(*, now=None) -> list:
         ignore_conflicts=True,
     )
     deliver(events=[Event(cid, {"type": "payment_expired", "payment_session_id": str(pid)}) for pid, cid, *_ in rows])
+    # paid at a gateway for an extension that never came: the money goes back by itself
+    confirmed = [pid for pid, _, old, _, _ in rows if old == PaymentStatus.CONFIRMED]
+    if confirmed:
+        for payment in PaymentSession.objects.filter(id__in=confirmed, is_extension=True).exclude(provider__in=("instant", "free_trial")):
+            extension_payment_refund_schedule(payment)
     logger.info("sweeper expired %d payment sessions", len(rows))
     return [pid for pid, *_ in rows]
 
@@ -354,8 +359,9 @@ def _notification_apply(*, payment_id, payload: dict) -> str:
     if settled and payment.status == PaymentStatus.PENDING:
         _confirm_locked(payment, reason="gateway_settled", gateway=gateway)
         return "confirmed"
-    if settled and payment.status in (PaymentStatus.EXPIRED, PaymentStatus.ABANDONED):
-        # paid after the session had ended: never lost, an operator refunds it
+    if settled and payment.status in (PaymentStatus.EXPIRED, PaymentStatus.ABANDONED) and payment.confirmed_at is None:
+        # paid after the session had ended: never lost, an operator refunds it (a payment
+        # confirmed before, through the Status API, is accounted for already)
         _event(payment, from_status=payment.status, to_status=payment.status, reason="gateway_settled_late", **gateway)
         PairingFailure.objects.get_or_create(
             payment_session=payment, cause_tag=CauseTag.PAYMENT_SETTLED_AFTER_EXPIRY,
@@ -423,3 +429,56 @@ def gateway_payment_cancel(*, payment_id) -> None:
         MidtransClient().cancel(str(payment_id))
     except GatewayRefusal as exc:
         logger.info("payment %s: the gateway did not cancel (%s)", payment_id, exc)
+
+
+# --- unused extension payments go back through the gateway (SPEC §11) -------------------------
+EXTENSION_REFUND_REASON = "Curhat: perpanjangan sesi tidak terpakai"
+
+
+def extension_payment_refund_schedule(payment: PaymentSession) -> None:
+    """After the commit that ended an extension payment unused (released, or expired
+    while confirmed): refund it at the gateway. Nothing for payments no gateway took."""
+    if payment.is_extension and _uses_gateway(payment):
+        payment_id = str(payment.id)
+        after_commit(lambda: current_app.send_task("payments.tasks.extension_refund", args=[payment_id]))
+
+
+def extension_payment_refund_run(*, payment_id) -> str:
+    """Refund an unused extension payment at the gateway (``refund_key`` = its extension's
+    id, or the payment's when it never got one: a retry never refunds twice). A refusal
+    puts an ``extension_unused`` row on Failed Pairings. Raises ``GatewayError`` while the
+    gateway cannot be reached (the task tries again)."""
+    from extensions.models import Extension
+
+    payment = PaymentSession.objects.filter(id=payment_id, is_extension=True).first()
+    if payment is None or payment.status not in (PaymentStatus.RELEASED, PaymentStatus.EXPIRED) or not _uses_gateway(payment):
+        return "nothing"
+    if Transaction.objects.filter(payment_session=payment, kind=TransactionKind.REFUND).exists():
+        return "nothing"
+    refund_key = Extension.objects.filter(payment_session=payment).values_list("id", flat=True).first() or payment.id
+    from payments.midtrans import MidtransClient
+
+    try:
+        MidtransClient().refund(order_id=str(payment.id), refund_key=str(refund_key), amount=payment.amount, reason=EXTENSION_REFUND_REASON)
+    except GatewayRefusal as exc:
+        return _extension_refund_answered(payment_id=payment.id, refused=str(exc))
+    return _extension_refund_answered(payment_id=payment.id, refused="")
+
+
+@transaction.atomic
+def _extension_refund_answered(*, payment_id, refused: str) -> str:
+    from failed_pairings.models import CauseTag, PairingFailure
+
+    payment = payment_lock(payment_id=payment_id)
+    if refused:
+        logger.warning("extension payment %s: the gateway refused its refund (%s); left to operators", payment.id, refused)
+        PairingFailure.objects.get_or_create(
+            payment_session=payment, cause_tag=CauseTag.EXTENSION_UNUSED,
+            defaults={"customer_id": payment.customer_id, "amount": payment.amount, "refund_error": refused[:500]},
+        )
+        return "refused"
+    if Transaction.objects.filter(payment_session=payment, kind=TransactionKind.REFUND).exists():
+        return "nothing"
+    Transaction.objects.create(payment_session=payment, kind=TransactionKind.REFUND, amount=payment.amount)
+    _event(payment, from_status=payment.status, to_status=payment.status, reason="gateway_refunded")
+    return "refunded"

@@ -62,7 +62,7 @@ ALLOWED = {
 
 def assert_extension_money_invariant(*, settled: bool = False) -> None:
     charges = defaultdict(list)
-    for pid, kind, amount in Transaction.objects.values_list("payment_session_id", "kind", "amount"):
+    for pid, kind, amount in Transaction.objects.filter(kind="charge").values_list("payment_session_id", "kind", "amount"):
         charges[pid].append((kind, amount))
     consumed_events = Counter(PaymentEvent.objects.filter(to_status="consumed").values_list("payment_session_id", flat=True))
     extension_of = {e.payment_session_id: e for e in Extension.objects.all()}

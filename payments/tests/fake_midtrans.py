@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
+SERVER_KEY = "SB-Mid-server-fake-key-for-tests"
+
 
 @dataclass
 class Order:

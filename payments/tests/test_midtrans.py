@@ -20,7 +20,7 @@ from failed_pairings.services import failed_pairing_refund_run
 from payments.midtrans import GatewayError, signature
 from payments.services import gateway_payments_reconcile, payments_sweep
 from payments.models import PaymentEvent, PaymentSession, PaymentStatus, Transaction
-from payments.tests.conftest import SERVER_KEY
+from payments.tests.fake_midtrans import SERVER_KEY
 
 # committed for real: the payment page opens after the commit (``transaction.on_commit``)
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -371,3 +371,17 @@ def test_two_operators_refunding_at_once_refund_once(midtrans, customer_client, 
 
     assert sorted(answers) == [200, 409]
     assert PairingFailure.objects.get(id=row.id).operator_action == "refund_pending"
+
+
+def test_a_settlement_notice_after_a_confirmed_payment_expired_adds_no_second_refundable_row(midtrans, customer_client, anon_client, make_tier):
+    """Found by the random invariant test: confirmed through the Status API, expired
+    unused by the sweeper (refundable), then the settlement's notification arrives."""
+    body = _create(customer_client, make_tier(amount=50_000))
+    midtrans.set_status(body["id"], "settlement")
+    assert customer_client.post(f"{CREATE}/{body['id']}/confirm").status_code == 200
+    _expire_now(body["id"])
+    assert payments_sweep() == [uuid.UUID(body["id"])]
+
+    assert anon_client.post(NOTIFY, midtrans.notification(body["id"]), format="json").status_code == 200
+
+    assert list(PairingFailure.objects.filter(payment_session_id=body["id"]).values_list("cause_tag", flat=True)) == ["payment_expired_unused"]

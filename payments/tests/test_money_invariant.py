@@ -99,7 +99,10 @@ def assert_money_invariant(*, settled: bool) -> None:
         matched = [s for s in sessions[p.id] if s[1] in MATCHED]
         live = [s for s in sessions[p.id] if s[1] in LIVE]
         refundable = [f for f in failures[p.id] if f[0] in REFUNDABLE_CAUSES and f[1] > 0]
-        other_failures = [f for f in failures[p.id] if f[0] not in REFUNDABLE_CAUSES]
+        # money a gateway took after the payment had ended (SPEC §11): never charged here,
+        # refundable through its own row, once
+        settled_late = [f for f in failures[p.id] if f[0] == CauseTag.PAYMENT_SETTLED_AFTER_EXPIRY]
+        other_failures = [f for f in failures[p.id] if f[0] not in REFUNDABLE_CAUSES and f not in settled_late]
 
         # nothing is charged twice; a charge is exactly the price, when SPEC §4 says so
         assert len(charges[p.id]) <= 1, f"{where}: charged {len(charges[p.id])} times"
@@ -120,14 +123,22 @@ def assert_money_invariant(*, settled: bool) -> None:
         assert len(money_actions[p.id]) <= 1, f"{where}: money actions {money_actions[p.id]}"
         # a gateway refund is the money action refunded, once, for the amount
         assert refunds[p.id] in ([], [(TransactionKind.REFUND, p.amount)]), f"{where}: refunds {refunds[p.id]}"
-        assert not refunds[p.id] or money_actions[p.id] == [(OperatorAction.REFUNDED, p.amount)], f"{where}: refund without the action"
+        # (an unused extension payment a gateway took is refunded by itself)
+        assert (
+            not refunds[p.id] or money_actions[p.id] == [(OperatorAction.REFUNDED, p.amount)]
+            or (p.is_extension and p.status in (PaymentStatus.RELEASED, PaymentStatus.EXPIRED))
+        ), f"{where}: refund without the action"
         if money_actions[p.id]:
-            assert p.status in (PaymentStatus.FAILED_PAIRING, PaymentStatus.EXPIRED), f"{where}: refunded"
+            assert p.status in (PaymentStatus.FAILED_PAIRING, PaymentStatus.EXPIRED, PaymentStatus.ABANDONED, PaymentStatus.RELEASED), f"{where}: refunded"
             assert money_actions[p.id][0][1] == p.amount, f"{where}: refunded {money_actions[p.id]}"
 
         if p.is_extension:
-            # paid for one extension of one session; never a chat, never a failure row
-            assert sessions[p.id] == [] and failures[p.id] == [], f"{where}: used as a session payment"
+            # paid for one extension of one session; never a chat, and no failure row but the
+            # one a gateway's refused refund of an unused extension leaves (SPEC §11)
+            assert sessions[p.id] == [], f"{where}: used as a session payment"
+            assert [f[0] for f in failures[p.id]] in ([], [CauseTag.EXTENSION_UNUSED]), f"{where}: failure rows {failures[p.id]}"
+            if failures[p.id]:
+                assert p.status in (PaymentStatus.RELEASED, PaymentStatus.EXPIRED) and not refunds[p.id], f"{where}: extension_unused"
             extension = extensions.get(p.id)
             if extension is not None:
                 assert extension[1] == p.chat_session_id, f"{where}: extends another session"
@@ -154,6 +165,9 @@ def assert_money_invariant(*, settled: bool) -> None:
         assert all(s[2] is not None for s in matched), f"{where}: a matched session without a mitra"
         # a returning attempt's rows are about that attempt and never cost a second charge
         assert all(f[0] in TARGETED_CAUSES and f[1] == p.amount for f in other_failures), f"{where}: rows {other_failures}"
+        assert len(settled_late) <= 1 and all(f[1] == p.amount for f in settled_late), f"{where}: late rows {settled_late}"
+        if settled_late:
+            assert p.status in (PaymentStatus.EXPIRED, PaymentStatus.ABANDONED) and p.confirmed_at is None, f"{where}: paid late"
 
         # the payment's state agrees with its sessions and failure rows
         if p.status == PaymentStatus.CONSUMED:
@@ -175,7 +189,7 @@ def assert_money_invariant(*, settled: bool) -> None:
             assert refundable == [], f"{where}: usable but already refundable"
             assert all(s[1] == ChatStatus.WAITING for s in live)
         if p.status in (PaymentStatus.PENDING, PaymentStatus.ABANDONED):
-            assert sessions[p.id] == [] and failures[p.id] == [], f"{where}: used before it was paid"
+            assert sessions[p.id] == [] and failures[p.id] == settled_late, f"{where}: used before it was paid"
         assert p.status != PaymentStatus.RELEASED, f"{where}: only extension payments are released"
 
         if should_be_charged:
