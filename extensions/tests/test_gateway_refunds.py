@@ -71,3 +71,26 @@ def test_a_refund_the_gateway_refuses_goes_to_operators(live_session, midtrans_g
     assert "not supported" in row.refund_error
     assert not Transaction.objects.filter(payment_session_id=payment["id"]).exists()
     assert_money_invariant(settled=False)
+
+
+def test_an_extension_payment_that_expires_unrequested_is_refunded_too(live_session, midtrans_gateway, extension_tier, anon_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.services import payments_sweep
+
+    live = live_session()
+    midtrans_gateway.activate()
+    body = {"tier_id": str(extension_tier.id), "is_extension": True, "chat_session_id": live.id}
+    payment = live.customer_client.post(PAYMENTS, body, format="json").json()
+    assert anon_client.post(NOTIFY, midtrans_gateway.notification(payment["id"], "settlement"), format="json").status_code == 200
+    PaymentSession.objects.filter(id=payment["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert [str(p) for p in payments_sweep()] == [payment["id"]]  # confirmed, never used: expired
+    assert extension_payment_refund_run(payment_id=payment["id"]) == "refunded"
+
+    [refund] = midtrans_gateway.orders[payment["id"]].refunds
+    assert refund["refund_key"] == payment["id"]  # no extension was ever made of it
+    assert list(Transaction.objects.filter(payment_session_id=payment["id"]).values_list("kind", flat=True)) == ["refund"]
+    assert_money_invariant(settled=False)
