@@ -238,7 +238,7 @@ def test_the_cause_select_offers_every_cause_tag(cc):
     assert re.findall(r'<option value="([a-z_]+)"', select) == [
         "no_mitra_available", "all_mitras_rejected", "customer_cancelled", "targeted_mitra_offline",
         "targeted_mitra_at_capacity", "targeted_mitra_rejected", "targeted_mitra_timeout", "payment_expired_unused",
-        "payment_settled_after_expiry",
+        "payment_settled_after_expiry", "extension_unused",
     ]
 
 
@@ -851,3 +851,22 @@ def test_an_invalid_mitra_form_creates_nothing(data, error, cc):
     assert response.status_code == 400
     assert error in [_text(e) for e in re.findall(r'<div class="cc-errors" role="alert">(.*?)</div>', _html(response), re.S)]
     assert User.objects.count() == users
+
+
+def test_a_gateway_refund_shows_pending_then_the_gateways_refusal(cc, failure_rows):
+    """SPEC §11: a refund asked of the payment gateway reads "Refund pending" and offers
+    nothing more; a refusal opens the row again with the gateway's message."""
+    from django.utils import timezone
+
+    [pending] = failure_rows([timezone.now()])
+    PairingFailure.objects.filter(pk=pending.pk).update(operator_action="refund_pending")
+    [refused] = failure_rows([timezone.now()])
+    PairingFailure.objects.filter(pk=refused.pk).update(refund_error="412: Transaction cannot be refunded")
+
+    html = _html(cc.get(FAILED_PAIRINGS))
+
+    pending_row = re.search(rf'<tr data-failure="{pending.id}">(.*?)</tr>', html, re.S).group(1)
+    refused_row = re.search(rf'<tr data-failure="{refused.id}">(.*?)</tr>', html, re.S).group(1)
+    assert "Refund pending" in pending_row and "<select" not in pending_row
+    assert "Refund refused by the payment gateway: 412: Transaction cannot be refunded" in _text(refused_row)
+    assert '<option value="credited">' in refused_row
