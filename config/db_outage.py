@@ -9,9 +9,14 @@ behind it queue, and clients see no answer at all instead of the 503 API.md prom
   middleware's ``process_exception``; ``handler500`` then answers it 503) and the pool
   drops the idle connections that died with the server;
 - while it is tripped, ``DatabaseOutageMiddleware`` answers 503 ``service_unavailable``
-  at once, except one request per ``DB_OUTAGE_PROBE_SECONDS`` that goes through and
-  tries for real (``/health`` always tries: it reports the database's state);
-- the first connection Django opens again (its ``connection_created`` signal) closes it.
+  at once, except that one request per ``DB_OUTAGE_PROBE_SECONDS`` probes the server
+  with a connection of its own (``/health`` always goes through: it reports the
+  database's state). When the server answers, the process gets a new connection pool
+  and the request goes on. A new pool, because psycopg's pool backs off between
+  reconnect attempts (1, 2, 4, 8, … s): the old one could go on failing for many
+  seconds after the server is back (``make faults`` F3 saw it);
+- the first connection Django opens again (its ``connection_created`` signal) also
+  resets it.
 
 Only connection-level failures trip it (no server, a refused or cut connection, the
 pool's timeout, the server shutting down): a deadlock or a constraint violation is an
@@ -55,6 +60,7 @@ class DatabaseBreaker:
         self._tripped = False
         self._next_probe = 0.0
         self.trips = 0
+        self.probes = 0
 
     @property
     def tripped(self) -> bool:
@@ -80,6 +86,24 @@ class DatabaseBreaker:
         if first:
             logger.warning("PostgreSQL is unreachable: answering 503 at once, probing every %.1f s", settings.DB_OUTAGE_PROBE_SECONDS)
             self._drop_dead_connections()
+
+    def probe(self) -> bool:
+        """Whether PostgreSQL accepts a connection now (one of its own, not the pool's).
+        When it does, the pool that may still be backing off is replaced."""
+        self.probes += 1
+        params = connection.get_connection_params()
+        for name in ("cursor_factory", "context"):  # Django's, for its own connections
+            params.pop(name, None)
+        try:
+            psycopg.connect(**params, connect_timeout=max(1, int(settings.DB_OUTAGE_PROBE_SECONDS * 2)), autocommit=True).close()
+        except psycopg.Error:
+            return False
+        try:
+            connection.close_pool()  # the next use makes a new one
+        except Exception as exc:  # best effort: the old pool recovers by itself, only later
+            logger.info("could not replace the connection pool: %s", exc)
+        self.reset()
+        return True
 
     def reset(self) -> None:
         if self._tripped:
@@ -118,7 +142,7 @@ class DatabaseOutageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path != "/health" and not breaker.admit():
+        if request.path != "/health" and breaker.tripped and not (breaker.admit() and breaker.probe()):
             return service_unavailable(request)
         return self.get_response(request)
 

@@ -69,13 +69,15 @@ def test_while_tripped_the_api_answers_503_at_once_and_health_still_looks(clean_
 
 
 @pytest.mark.django_db
-def test_a_due_probe_goes_through(clean_breaker, customer_client):
+def test_a_due_probe_that_reaches_the_server_resets_it_and_goes_through(clean_breaker, customer_client):
     clean_breaker.trip()
     clean_breaker._next_probe = 0.0  # the probe interval has passed
+    probes = clean_breaker.probes
 
     response = customer_client.get("/api/client/chat/history")
 
     assert response.status_code == 200
+    assert clean_breaker.probes == probes + 1 and not clean_breaker.tripped
 
 
 @pytest.mark.django_db(transaction=True)
@@ -100,7 +102,7 @@ def test_an_unreachable_database_trips_it_and_later_requests_do_not_wait():
     """In a separate process whose DATABASE_URL points at a port nothing listens on: the
     first request waits for the pool and trips the breaker (503); the next is refused
     without trying (503, no new trip); once the probe interval has passed one request
-    tries again (and trips it again)."""
+    probes the server with a connection of its own, which is refused (503 at once)."""
     script = (
         "import django, json, time; django.setup()\n"
         "from django.test import Client\n"
@@ -108,7 +110,7 @@ def test_an_unreachable_database_trips_it_and_later_requests_do_not_wait():
         "c = Client(SERVER_NAME='localhost', raise_request_exception=False)\n"
         "def call():\n"
         "    r = c.post('/api/auth/token', {'login': 'a@b.test', 'password': 'x'}, content_type='application/json')\n"
-        "    return [r.status_code, r.json()['code'], breaker.trips]\n"
+        "    return [r.status_code, r.json()['code'], breaker.trips, breaker.probes]\n"
         "out = [call(), call()]\n"
         "time.sleep(0.6)\n"
         "out.append(call())\n"
@@ -125,7 +127,7 @@ def test_an_unreachable_database_trips_it_and_later_requests_do_not_wait():
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [
-        [503, "service_unavailable", 1],
-        [503, "service_unavailable", 1],
-        [503, "service_unavailable", 2],
+        [503, "service_unavailable", 1, 0],  # waited for the pool, tripped it
+        [503, "service_unavailable", 1, 0],  # refused at once
+        [503, "service_unavailable", 1, 1],  # a probe: its own connection, refused; the pool not tried
     ]
