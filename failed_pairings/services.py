@@ -25,6 +25,7 @@ from config.on_commit import after_commit
 from failed_pairings.models import MONEY_ACTIONS, OperatorAction, PairingFailure, PairingFailureAction
 from payments.midtrans import GatewayRefusal, MidtransClient
 from payments.models import PaymentSession, PaymentStatus, Transaction, TransactionKind
+from payments.selectors import uses_gateway
 
 _STILL_USABLE = (PaymentStatus.PENDING, PaymentStatus.CONFIRMED)
 
@@ -58,7 +59,7 @@ def failed_pairing_action(*, failure_id, action: str, actor, note: str = "") -> 
                 ErrorCode.MONEY_ACTION_NOT_ALLOWED, "Another row of this payment was already refunded or credited.",
                 payment_status=payment.status,
             )
-    if action == OperatorAction.REFUNDED and payment.provider == "midtrans":
+    if action == OperatorAction.REFUNDED and uses_gateway(payment):
         # the gateway gives the money back; the row waits for its answer (SPEC §11)
         action = OperatorAction.REFUND_PENDING
         failure_id = str(failure.id)
@@ -98,8 +99,9 @@ def failed_pairing_refund_run(*, failure_id) -> str:
 
 @transaction.atomic
 def _refund_answered(*, failure_id, refused: str) -> str:
-    failure = PairingFailure.objects.filter(id=failure_id).values_list("payment_session_id", flat=True).first()
-    payment = PaymentSession.objects.select_for_update().get(pk=failure)
+    # the lock order of failed_pairing_action: the payment, then the row
+    payment_id = PairingFailure.objects.filter(id=failure_id).values_list("payment_session_id", flat=True).get()
+    payment = PaymentSession.objects.select_for_update().get(pk=payment_id)
     failure = PairingFailure.objects.select_for_update().get(pk=failure_id)
     if failure.operator_action != OperatorAction.REFUND_PENDING:
         return "nothing"  # answered already (a retried task)

@@ -29,3 +29,12 @@ def payment_session_get(*, customer, payment_id) -> PaymentSession:
         raise NotFoundError("Payment session not found.")
     return payment
 
+
+
+# payment providers that are no gateway: no money moves through them (SPEC §11)
+NO_GATEWAY = ("instant", "free_trial")
+
+
+def uses_gateway(payment: PaymentSession) -> bool:
+    """Whether a payment gateway took (or takes) this payment's money."""
+    return payment.provider not in NO_GATEWAY

@@ -33,7 +33,7 @@ from payments.models import (
 )
 from payments.midtrans import RETRY_BACKOFF_SECONDS, GatewayError, GatewayRefusal, signature_matches
 from payments.providers import get_payment_provider
-from payments.selectors import free_trial_eligible
+from payments.selectors import NO_GATEWAY, free_trial_eligible, uses_gateway
 
 logger = logging.getLogger(__name__)
 
@@ -130,13 +130,9 @@ def payment_session_create(
 
 
 # --- the gateway's payment page (SPEC §11) -------------------------------------------------
-def _uses_gateway(payment: PaymentSession) -> bool:
-    return payment.provider not in ("instant", "free_trial")
-
-
 def payment_page_missing(payment: PaymentSession) -> bool:
     """A pending gateway payment whose payment page could not be opened yet."""
-    return _uses_gateway(payment) and payment.status == PaymentStatus.PENDING and not payment.snap_token
+    return uses_gateway(payment) and payment.status == PaymentStatus.PENDING and not payment.snap_token
 
 
 def payment_provider_open(*, payment_id, deadline: float | None = None, must: bool = False) -> PaymentSession:
@@ -146,7 +142,7 @@ def payment_provider_open(*, payment_id, deadline: float | None = None, must: bo
     ``provider_error`` (the next read tries again); with ``must`` it is 502
     ``payment_provider_unavailable``."""
     payment = PaymentSession.objects.get(id=payment_id)
-    if not _uses_gateway(payment) or payment.snap_token or payment.status != PaymentStatus.PENDING:
+    if not uses_gateway(payment) or payment.snap_token or payment.status != PaymentStatus.PENDING:
         return payment
     provider = get_payment_provider()
     deadline = deadline if deadline is not None else time.monotonic()
@@ -185,7 +181,7 @@ def payment_session_confirm(*, customer: User, payment_id) -> PaymentSession:
     gateway is asked first (outside the row lock) whether the payment settled."""
     payment = PaymentSession.objects.filter(id=payment_id, customer=customer).first()
     settled = True
-    if payment is not None and payment.status == PaymentStatus.PENDING and _uses_gateway(payment):
+    if payment is not None and payment.status == PaymentStatus.PENDING and uses_gateway(payment):
         try:
             settled = get_payment_provider().is_settled(payment)
         except (GatewayError, GatewayRefusal) as exc:
@@ -234,10 +230,10 @@ def payment_session_cancel(*, customer: User, payment_id) -> PaymentSession:
 # --- the sweeper ------------------------------------------------------------------------
 # 1. claim the stale rows (a chat start or extension holding a payment's lock is skipped)
 #    (a pending payment at a gateway is not: the gateway is asked first, gateway_payments_reconcile)
-_SWEEP_CLAIM_SQL = """
+_SWEEP_CLAIM_SQL = f"""
 SELECT id FROM payment_sessions
 WHERE status IN ('pending', 'confirmed') AND expires_at <= %(now)s
-  AND NOT (status = 'pending' AND provider NOT IN ('instant', 'free_trial'))
+  AND NOT (status = 'pending' AND provider NOT IN ({", ".join(f"'{name}'" for name in NO_GATEWAY)}))
 FOR UPDATE SKIP LOCKED
 """
 # 2. one batch UPDATE, in a new statement: its snapshot sees every attempt committed
@@ -304,7 +300,7 @@ def payments_sweep(*, now=None) -> list:
     # paid at a gateway for an extension that never came: the money goes back by itself
     confirmed = [pid for pid, _, old, _, _ in rows if old == PaymentStatus.CONFIRMED]
     if confirmed:
-        for payment in PaymentSession.objects.filter(id__in=confirmed, is_extension=True).exclude(provider__in=("instant", "free_trial")):
+        for payment in PaymentSession.objects.filter(id__in=confirmed, is_extension=True).exclude(provider__in=NO_GATEWAY):
             extension_payment_refund_schedule(payment)
     logger.info("sweeper expired %d payment sessions", len(rows))
     return [pid for pid, *_ in rows]
@@ -438,7 +434,7 @@ EXTENSION_REFUND_REASON = "Curhat: perpanjangan sesi tidak terpakai"
 def extension_payment_refund_schedule(payment: PaymentSession) -> None:
     """After the commit that ended an extension payment unused (released, or expired
     while confirmed): refund it at the gateway. Nothing for payments no gateway took."""
-    if payment.is_extension and _uses_gateway(payment):
+    if payment.is_extension and uses_gateway(payment):
         payment_id = str(payment.id)
         after_commit(lambda: current_app.send_task("payments.tasks.extension_refund", args=[payment_id]))
 
@@ -451,7 +447,7 @@ def extension_payment_refund_run(*, payment_id) -> str:
     from extensions.models import Extension
 
     payment = PaymentSession.objects.filter(id=payment_id, is_extension=True).first()
-    if payment is None or payment.status not in (PaymentStatus.RELEASED, PaymentStatus.EXPIRED) or not _uses_gateway(payment):
+    if payment is None or payment.status not in (PaymentStatus.RELEASED, PaymentStatus.EXPIRED) or not uses_gateway(payment):
         return "nothing"
     if Transaction.objects.filter(payment_session=payment, kind=TransactionKind.REFUND).exists():
         return "nothing"
