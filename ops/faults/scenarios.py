@@ -21,6 +21,7 @@ from typing import Callable
 import psutil
 
 from ops.bench.load import Api, percentile
+from ops.bench.scenarios import Result
 from ops.faults import data
 from ops.faults.clients import RECONNECT_DELAY_SECONDS, Ledger, SentMessage, Sockets, Traffic, send_until_settled
 
@@ -32,15 +33,6 @@ SWEEP_INTERVAL_SECONDS = 60.0  # CELERY_BEAT_SCHEDULE["sweep-payments"]: F5 wait
 
 def log(message: str) -> None:
     print(f"[faults] {message}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class Result:
-    figure: str
-    measured: str
-    target: str
-    status: str  # PASS | FAIL
-    context: str = ""
 
 
 @dataclass

