@@ -53,6 +53,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May sign in to the control center (operators only).")
     date_joined = models.DateTimeField(auto_now_add=True, db_default=Now())
+    suspended_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set while an operator has suspended the account (SPEC §12): its tokens and sockets are refused.",
+    )
 
     objects = UserManager()
 
@@ -88,6 +92,32 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_operator(self) -> bool:
         return self.role == Role.OPERATOR and self.is_staff
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
+
+
+class SuspensionAction(models.TextChoices):
+    SUSPENDED = "suspended", "Suspended"
+    REACTIVATED = "reactivated", "Reactivated"
+
+
+class AccountSuspension(models.Model):
+    """Append-only audit trail of suspensions and reactivations: who, why, when."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="suspensions")
+    action = models.CharField(max_length=16, choices=SuspensionAction.choices)
+    reason = models.CharField(max_length=1000)
+    end_active_sessions = models.BooleanField(default=False, db_default=False)
+    actor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "account_suspensions"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="idx_account_suspensions_user")]
 
 
 class CustomerProfile(models.Model):

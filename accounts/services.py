@@ -11,6 +11,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.authentication import AccountSuspended
 from accounts.identifiers import normalize_email, normalize_phone
 from accounts.login_throttle import login_failure_record, login_failures_clear, login_retry_after
 from accounts.models import CustomerProfile, MitraProfile, Role, User
@@ -86,6 +87,8 @@ def token_obtain(*, login: str, password: str, request=None) -> dict:
         login_failure_record(login)
         raise AppError(ErrorCode.INVALID_CREDENTIALS, "Wrong login or password.", status=401)
     login_failures_clear(login)
+    if user.suspended_at is not None:
+        raise AccountSuspended()
     refresh = _issue(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh), "role": user.role, "user_id": str(user.id)}
 
@@ -108,6 +111,8 @@ def token_refresh(*, refresh: str) -> dict:
     user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: token.get(jwt_settings.USER_ID_CLAIM)}).first()
     if user is None or not user.is_active:  # deleted or deactivated since
         raise InvalidToken("The account of this token can no longer sign in.")
+    if user.suspended_at is not None:
+        raise AccountSuspended()
     _, first_use = token.blacklist()  # get_or_create on a unique row: one use wins
     if not first_use:
         raise InvalidToken("Token is blacklisted")

@@ -4,9 +4,12 @@ closing, one goodbye per side."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -14,8 +17,12 @@ from chat.models import Message, SenderRole
 from chat.representations import message_payload
 from config import async_db
 from config.errors import ConflictError, ErrorCode, NotFoundError
+from config.on_commit import after_commit
 from pairing.models import ChatSession, ChatStatus
 from realtime.delivery import Event, deliver, enqueue_on_loop
+from safety.crisis import customer_message_screen
+
+logger = logging.getLogger(__name__)
 
 MAX_TEXT_LENGTH = 4000
 
@@ -52,7 +59,7 @@ WITH s AS (
     WHERE cs.id = %(session)s AND cs.status = %(active)s
       AND (cs.customer_id = %(user)s OR cs.mitra_id = %(user)s)
       AND EXISTS (SELECT 1 FROM {User._meta.db_table} u
-                  WHERE u.id = %(user)s AND u.is_active)
+                  WHERE u.id = %(user)s AND u.is_active AND u.suspended_at IS NULL)
     FOR NO KEY UPDATE OF cs
 )
 INSERT INTO {Message._meta.db_table} (id, chat_session_id, sender, sender_user_id, text, client_message_id, created_at)
@@ -96,6 +103,7 @@ def message_send(*, user, chat_session_id, client_message_id: str, text: str) ->
     if row is not None:
         message, events = _sent(params, row)
         deliver(events=events)
+        _screen_after_commit(message)
         return message, True
 
     session, role = _lock_session_for(user, chat_session_id)
@@ -114,7 +122,28 @@ def message_send(*, user, chat_session_id, client_message_id: str, text: str) ->
     payload = {"type": "message", "message": message_payload(message)}
     # the other side, and the sender's other devices (each app dedupes by client_message_id)
     deliver(events=[Event(_other_party(session, role), payload), Event(user.id, payload)])
+    _screen_after_commit(message)
     return message, True
+
+
+def _screen_after_commit(message: Message) -> None:
+    """A customer's message is screened for crisis phrases once it has committed."""
+    if message.sender == SenderRole.CUSTOMER:
+        session_id, message_id, text = message.chat_session_id, message.id, message.text
+        after_commit(lambda: customer_message_screen(chat_session_id=session_id, message_id=message_id, text=text))
+
+
+# one thread per web process screens the fast path's customer messages, off the event loop
+_screening = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisis-screening")
+
+
+def _screen_on_thread(chat_session_id, message_id, text: str) -> None:
+    try:
+        customer_message_screen(chat_session_id=chat_session_id, message_id=message_id, text=text)
+    except Exception:
+        logger.exception("crisis screening failed for message %s", message_id)
+    finally:
+        connections.close_all()  # this thread's connection (a settings read) goes back to the pool
 
 
 async def message_send_while_active(*, user_id, chat_session_id, client_message_id: str, text: str) -> dict | None:
@@ -129,6 +158,8 @@ async def message_send_while_active(*, user_id, chat_session_id, client_message_
         return None
     message, events = _sent(params, row)
     enqueue_on_loop(events)
+    if message.sender == SenderRole.CUSTOMER:
+        asyncio.get_running_loop().run_in_executor(_screening, _screen_on_thread, message.chat_session_id, message.id, text)
     return events[0].payload["message"]
 
 

@@ -32,7 +32,7 @@ def catch_up_on_start(sender, **kwargs):
     """Beat that starts (or restarts after a crash) runs its backstops once at once: the
     sweeper's 60 s interval starts again from zero at every start, so payments that ran
     out while no beat ran would otherwise wait up to a minute more (``make faults`` F5)."""
-    for task in ("pairing.tasks.fire_due_timers", "payments.tasks.sweep_payments"):
+    for task in ("pairing.tasks.fire_due_timers", "payments.tasks.sweep_payments", "accounts.tasks.publish_suspended_users"):
         try:
             sender.app.send_task(task)
         except Exception as exc:  # the broker is down: the schedule runs them when it is back

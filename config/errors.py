@@ -63,6 +63,13 @@ class ErrorCode:
     MONEY_ACTION_NOT_ALLOWED = "money_action_not_allowed"
     # chat
     GOODBYE_ALREADY_SENT = "goodbye_already_sent"
+    # safety and trust (SPEC §12)
+    ACCOUNT_SUSPENDED = "account_suspended"
+    MITRA_BLOCKED = "mitra_blocked"
+    ALREADY_RATED = "already_rated"
+    SESSION_NOT_COMPLETED = "session_not_completed"
+    RATING_WINDOW_CLOSED = "rating_window_closed"
+    ALERT_RESOLVED = "alert_resolved"
 
 
 class AppError(Exception):

@@ -13,12 +13,14 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.authentication import AccountSuspended
 from config.errors import AppError, ErrorCode
 from config.parsers import PayloadTooLarge
 
 _CODES = {
     # API.md (second release): unparseable or too deeply nested JSON is invalid_json
     exceptions.ParseError: ErrorCode.INVALID_JSON,
+    AccountSuspended: ErrorCode.ACCOUNT_SUSPENDED,
     exceptions.NotAuthenticated: ErrorCode.NOT_AUTHENTICATED,
     exceptions.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
     exceptions.PermissionDenied: ErrorCode.PERMISSION_DENIED,

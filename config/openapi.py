@@ -5,7 +5,7 @@ view (``RegisterApiInput``), so two views never collide on "Input"/"Output".
 https://drf-spectacular.readthedocs.io/en/latest/customization.html
 """
 
-from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTStatelessUserScheme
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme, SimpleJWTStatelessUserScheme
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -24,7 +24,7 @@ class ErrorSerializer(serializers.Serializer):
 # what each status means here (API.md), for the documented error responses
 _ERRORS = {
     400: "Bad input (invalid_input, invalid_json, or another 400 code).",
-    401: "No, invalid or expired token, or refused credentials.",
+    401: "No, invalid or expired token, refused credentials, or a suspended account (account_suspended).",
     403: "Wrong role, or not yours (a gateway notification: invalid_signature).",
     404: "Unknown id (also someone else's), or not found.",
     409: "The state does not allow it now (the code says why).",
@@ -75,8 +75,18 @@ class CurhatAutoSchema(AutoSchema):
         return responses
 
 
+class ActiveAccountJWTScheme(SimpleJWTScheme):
+    """The Bearer access token of an account that is active and not suspended."""
+
+    target_class = "accounts.authentication.ActiveAccountJWTAuthentication"
+
+
 class StatelessJWTScheme(SimpleJWTStatelessUserScheme):
     """The same Bearer access token, checked from its claims only (hot polls)."""
 
     name = "jwtStatelessAuth"
     priority = 1
+
+
+class StatelessSuspensionAwareJWTScheme(StatelessJWTScheme):
+    target_class = "accounts.authentication.StatelessSuspensionAwareAuthentication"

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "chat",
     "extensions",
     "failed_pairings",
+    "safety",
     "realtime",
     "control_center",
 ]
@@ -265,6 +266,8 @@ CELERY_BEAT_SCHEDULE = {
     # fires them at once, config/celery.py)
     "fire-due-timers": {"task": "pairing.tasks.fire_due_timers", "schedule": 2.0},
     "sweep-payments": {"task": "payments.tasks.sweep_payments", "schedule": 60.0},
+    # the suspended accounts' shared set, in case Redis lost it (accounts/suspended.py)
+    "publish-suspended-users": {"task": "accounts.tasks.publish_suspended_users", "schedule": 30.0},
 }
 
 
@@ -323,7 +326,7 @@ CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # first: its WWW-Authenticate header makes unauthenticated requests 401, not 403
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.ActiveAccountJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -397,6 +400,8 @@ if PAYMENT_PROVIDER == PAYMENT_PROVIDERS["midtrans"] and not MIDTRANS_SERVER_KEY
 # the availability poll's fast path keeps the shared answer this long in each process
 # (pairing/api/fast_paths.py); SPEC §3 wants a change seen within 5 s
 AVAILABILITY_PROCESS_CACHE_SECONDS = float(os.environ.get("AVAILABILITY_PROCESS_CACHE_SECONDS", "1"))
+# how long a process keeps the shared set of suspended accounts (accounts/suspended.py)
+SUSPENDED_USERS_PROCESS_CACHE_SECONDS = float(os.environ.get("SUSPENDED_USERS_PROCESS_CACHE_SECONDS", "1"))
 
 # `make bench` only: route P1's baseline view (ops/bench/baseline.py)
 BENCH_BASELINE_VIEW = env_bool("CURHAT_BENCH")

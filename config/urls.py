@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config import error_views
 from config.health import health
 from control_center.admin_site import control_center_site
+from safety.api import urls as safety_urls
 
 urlpatterns = [
     path("health", health, name="health"),
@@ -16,7 +17,9 @@ urlpatterns = [
     path("api/", include("accounts.api.urls")),
     path("api/", include("payments.api.urls")),
     path("api/", include("extensions.api.urls")),
+    path("api/", include("safety.api.urls")),
     path("internal/", include("control_center.api.urls")),
+    path("internal/", include(safety_urls.internal_urlpatterns)),
     path("admin/", control_center_site.urls),
 ]
 

@@ -15,6 +15,8 @@ class CauseTag(models.TextChoices):
     PAYMENT_EXPIRED_UNUSED = "payment_expired_unused", "Payment expired unused"
     PAYMENT_SETTLED_AFTER_EXPIRY = "payment_settled_after_expiry", "Payment settled after expiry"
     EXTENSION_UNUSED = "extension_unused", "Extension unused, refund refused"
+    ACCOUNT_SUSPENDED = "account_suspended", "Customer suspended while searching"
+    CUSTOMER_BLOCKED_MITRA = "customer_blocked_mitra", "Customer blocked the targeted mitra"
 
 
 class OperatorAction(models.TextChoices):

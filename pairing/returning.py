@@ -18,7 +18,7 @@ from accounts.models import MitraProfile, MitraStatus, Role, User
 from config.errors import ConflictError, ErrorCode, NotFoundError
 from failed_pairings.models import CauseTag, PairingFailure
 from live_settings.selectors import config_get
-from pairing import services
+from pairing import selectors, services
 from pairing.models import OCCUPYING_STATUSES, ChatSession, ChatStatus, RequestType
 from payments.models import PaymentSession
 from realtime.delivery import Event, deliver
@@ -73,6 +73,9 @@ def chat_returning_start(*, customer: User, payment_id, mitra_id, sensitive: boo
     ).exists()
     if not had_session:
         raise ConflictError(ErrorCode.NO_HISTORY_WITH_MITRA, "You can only return to a bestie you have talked with.")
+    selectors.customer_offers_lock(customer.id)  # a block being saved now is seen below
+    if selectors.customer_blocked_mitra(customer_id=customer.id, mitra_id=profile.user_id):
+        raise ConflictError(ErrorCode.MITRA_BLOCKED, "You blocked this bestie. Unblock them first to chat again.")
 
     cause = None
     if profile.status != MitraStatus.ONLINE:

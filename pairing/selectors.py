@@ -5,16 +5,20 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts.models import MitraProfile, MitraStatus
+from accounts.models import CustomerProfile, MitraProfile, MitraStatus
 from config.errors import NotFoundError
 from config.redis_client import get_async_redis, get_redis
 from live_settings.selectors import config_get
 from pairing.models import OCCUPYING_STATUSES, ChatRequestNotification, ChatSession, ChatStatus, NotificationStatus
+from safety.models import Block
 
 AVAILABILITY_TTL_SECONDS = 10
+
+_CUSTOMER_OFFERS_LOCK_SQL = f"SELECT 1 FROM {CustomerProfile._meta.db_table} WHERE user_id = %s FOR SHARE"
 
 
 def _available_mitras():
@@ -27,8 +31,30 @@ def _available_mitras():
     )
 
 
-def available_mitra_ids() -> list:
-    return list(_available_mitras().values_list("user_id", flat=True))
+def available_mitra_ids(*, customer_id=None) -> list:
+    """Available mitras, less those ``customer_id`` has blocked (SPEC §12). Call holding
+    ``customer_offers_lock`` when offering them this customer's request."""
+    mitras = _available_mitras()
+    if customer_id is not None:
+        mitras = mitras.exclude(user__blocked_by__customer_id=customer_id)
+    return list(mitras.values_list("user_id", flat=True))
+
+
+def customer_offers_lock(customer_id) -> None:
+    """Share-lock the customer's profile row while offering their requests: a block of
+    a mitra (``safety.services.block_create``, which takes it exclusively) waits for
+    the offers to commit and then withdraws them, or is seen by the offer's next read."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CUSTOMER_OFFERS_LOCK_SQL, [customer_id])
+
+
+def blocked_customer_ids(*, mitra_id, customer_ids) -> set:
+    """Of ``customer_ids``, those who blocked ``mitra_id``."""
+    return set(Block.objects.filter(mitra_id=mitra_id, customer_id__in=customer_ids).values_list("customer_id", flat=True))
+
+
+def customer_blocked_mitra(*, customer_id, mitra_id) -> bool:
+    return Block.objects.filter(customer_id=customer_id, mitra_id=mitra_id).exists()
 
 
 def mitra_available_now() -> bool:

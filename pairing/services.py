@@ -146,6 +146,57 @@ def _fail_attempt(
     return failure
 
 
+def offers_withdraw(*, mitra_id, returning_cause: str, customer_id=None) -> int:
+    """Withdraw ``mitra_id``'s open offers — of ``customer_id``'s attempts only, when
+    given (a block), else all of them (a suspension). Each mitra is told
+    ``chat_request_closed`` (reason ``withdrawn``). A general attempt left with no open
+    offer fails at once, as after everybody declined; a returning attempt to this mitra
+    fails with ``returning_cause`` (its payment stays usable). Returns how many
+    attempts were touched. Call inside a transaction, before locking any payment."""
+    attempts = ChatSession.objects.select_for_update().filter(
+        status=ChatStatus.WAITING, notifications__mitra_id=mitra_id, notifications__status=NotificationStatus.OFFERED
+    )
+    if customer_id is not None:
+        attempts = attempts.filter(customer_id=customer_id)
+    attempts = list(attempts.order_by("created_at", "id"))
+    for session in attempts:
+        if session.request_type == RequestType.RETURNING:
+            from pairing.returning import returning_attempt_fail
+
+            returning_attempt_fail(session, cause=returning_cause, closed_reason="withdrawn")
+            continue
+        ChatRequestNotification.objects.filter(chat_session=session, mitra_id=mitra_id).update(
+            status=NotificationStatus.CLOSED, responded_at=timezone.now()
+        )
+        deliver(events=[Event(mitra_id, {"type": "chat_request_closed", "request_id": str(session.id), "reason": "withdrawn"})])
+        if not ChatRequestNotification.objects.filter(chat_session=session, status=NotificationStatus.OFFERED).exists():
+            payment = payment_lock(payment_id=session.payment_session_id)
+            _fail_attempt(session, payment, cause=CauseTag.NO_MITRA_AVAILABLE, closed_reason="withdrawn")
+    return len(attempts)
+
+
+def customer_attempts_end(*, customer_id, cause: str) -> int:
+    """End every waiting attempt of ``customer_id`` (a suspension), without telling the
+    customer: a general one as if cancelled (its payment goes to operators as a failed
+    pairing, ``cause``), a returning one unmatched. Call inside a transaction."""
+    attempts = list(
+        ChatSession.objects.select_for_update()
+        .filter(customer_id=customer_id, status=ChatStatus.WAITING)
+        .order_by("created_at", "id")
+    )
+    for session in attempts:
+        if session.request_type == RequestType.RETURNING:
+            from pairing.returning import returning_attempt_fail
+
+            returning_attempt_fail(session, cause=cause, closed_reason="cancelled")
+            continue
+        payment = payment_lock(payment_id=session.payment_session_id)
+        _fail_attempt(
+            session, payment, cause=cause, final_status=ChatStatus.CANCELLED, closed_reason="cancelled", notify_customer=False
+        )
+    return len(attempts)
+
+
 # --- customer commands ------------------------------------------------------------------------------
 def usable_payment(*, customer: User, payment_id) -> PaymentSession:
     payment = payment_lock(payment_id=payment_id, customer=customer)
@@ -173,7 +224,8 @@ def blast(*, customer: User, payment: PaymentSession, sensitive: bool, fallback_
         deadline_at=now + timedelta(seconds=config_get("pairing_blast_timeout_seconds")),
     )
     PaymentSession.objects.filter(pk=payment.pk).update(chat_session=session)
-    mitra_ids = selectors.available_mitra_ids()
+    selectors.customer_offers_lock(customer.id)
+    mitra_ids = selectors.available_mitra_ids(customer_id=customer.id)
     if not mitra_ids:
         _fail_attempt(session, payment, cause=CauseTag.NO_MITRA_AVAILABLE)
         return session
@@ -261,8 +313,14 @@ def chat_request_accept(*, mitra: User, chat_session_id) -> ChatSession:
     payment = payment_lock(payment_id=attempt.payment_session_id)
     if payment.status != PaymentStatus.CONFIRMED:  # cannot happen while the attempt was waiting
         raise RuntimeError(f"payment {payment.id} is {payment.status} under a waiting attempt")
+    # the offer may have been withdrawn (a block, a suspension) while the attempt stayed
+    # waiting; whoever withdrew it held the attempt's row, which this update now holds
+    taken = ChatRequestNotification.objects.filter(pk=offer.pk, status=NotificationStatus.OFFERED).update(
+        status=NotificationStatus.ACCEPTED, responded_at=now
+    )
+    if taken == 0:
+        raise ConflictError(ErrorCode.REQUEST_UNAVAILABLE, "This request is no longer available.")
     payment_transition(payment, to_status=PaymentStatus.CONSUMED, reason="chat_started", actor=mitra)
-    ChatRequestNotification.objects.filter(pk=offer.pk).update(status=NotificationStatus.ACCEPTED, responded_at=now)
     close_offers(attempt, reason="accepted_elsewhere", except_mitra_id=mitra.id)
 
     session = selectors.chat_session_get(chat_session_id=attempt.id)
@@ -332,9 +390,16 @@ def _offer_waiting_attempts(mitra: User) -> None:
         .select_related("customer__customer_profile")
         .filter(status=ChatStatus.WAITING, request_type=RequestType.GENERAL, deadline_at__gt=timezone.now())
         .exclude(notifications__mitra=mitra)
-        .order_by("created_at")
+        .order_by("created_at", "id")
     )
+    if not waiting:
+        return
+    # read after the attempts are locked: a block that held them has committed by now
+    # (safety.services.block_create locks a customer's waiting attempts first)
+    blocked = selectors.blocked_customer_ids(mitra_id=mitra.id, customer_ids={s.customer_id for s in waiting})
     for session in waiting:
+        if session.customer_id in blocked:
+            continue
         offer(session, [mitra.id], session.customer.customer_profile.call_name)
 
 

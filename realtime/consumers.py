@@ -34,8 +34,14 @@ CLOSE_AUTH = 4401
 CLOSE_ROLE = 4403
 
 
+OPERATORS = "operators"
+"""The recipient of events for every operator's open control-center page
+(``Event(OPERATORS, payload)``, e.g. ``safety_alert``)."""
+
+
 def user_group(user_id) -> str:
-    """The channel-layer group of one user's sockets (every device, every process)."""
+    """The channel-layer group of one user's sockets (every device, every process);
+    ``user_group(OPERATORS)`` is every open control-center page's."""
     return f"user.{user_id}"
 
 
@@ -170,6 +176,44 @@ class ClientConsumer(UserSocketConsumer):
 
 class MitraConsumer(UserSocketConsumer):
     role = Role.MITRA
+
+
+class OperatorConsumer(UserSocketConsumer):
+    """``/ws/operator/``: the control-center pages' live events (``safety_alert``). Signed
+    in with the control-center session cookie (``AuthMiddlewareStack`` in the routing),
+    from one of the control center's own origins; anyone else is closed 4401, a
+    signed-in non-operator 4403. Receives what is sent to ``OPERATORS``, and closes
+    when the operator's account is deactivated (its own group)."""
+
+    async def connect(self) -> None:
+        self.user_id = None
+        self._expiry_task = None
+        origin = _header(self.scope, b"origin")
+        if origin is None or not origin_allowed(origin):  # a browser page always sends one
+            await self.close()
+            return
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.accept()
+            await self.close(code=CLOSE_AUTH)
+            return
+        if not user.is_operator:
+            await self.accept()
+            await self.close(code=CLOSE_ROLE)
+            return
+        self.user_id = user.id
+        self.group = user_group(self.user_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(user_group(OPERATORS), self.channel_name)
+        await self.accept()
+
+    async def _beat(self) -> None:
+        """Operators are not part of presence (that is the mitras' "connected")."""
+
+    async def disconnect(self, code) -> None:
+        if self.user_id is not None:
+            await self.channel_layer.group_discard(user_group(OPERATORS), self.channel_name)
+            await self.channel_layer.group_discard(self.group, self.channel_name)
 
 
 class UnknownPathConsumer(AsyncWebsocketConsumer):

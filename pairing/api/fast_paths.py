@@ -4,8 +4,9 @@ Every customer on the home screen polls ``GET /api/client/mitra-availability`` e
 5 s (SPEC §3), so it is the most frequent request by far. Its happy path — a valid
 customer access token and an answer already in the shared cache — needs no database,
 no middleware and no thread: this ASGI wrapper answers it on the event loop from the
-JWT claims and one Redis read. Everything else (no or bad token, another role, another
-method, a cold cache, a Redis error) goes to Django and ``AvailabilityApi`` unchanged,
+JWT claims and one Redis read (and, once a second per process, the shared set of suspended
+accounts). Everything else (no or bad token, another role, a suspended account or one
+not known not to be, another method, a cold cache, a Redis error) goes to Django and ``AvailabilityApi`` unchanged,
 so errors keep the one shape of API.md and the schema still describes the endpoint.
 """
 
@@ -18,6 +19,7 @@ import time
 from django.conf import settings
 
 from accounts.models import Role
+from accounts.suspended import suspended_users
 from config.fast_path import bearer_claims, host_allowed, send_json
 from pairing.selectors import availability_cached
 
@@ -28,9 +30,12 @@ AVAILABILITY_PATH = "/api/client/mitra-availability"
 _BODIES = {value: json.dumps({"available": value}, separators=(",", ":")).encode() for value in (True, False)}
 
 
-def _customer_token(scope) -> bool:
+async def _customer_in_good_standing(scope) -> bool:
+    """A customer's valid token, of an account not known to be suspended."""
     claims = bearer_claims(scope)
-    return claims is not None and claims.role == Role.CUSTOMER
+    if claims is None or claims.role != Role.CUSTOMER:
+        return False
+    return await suspended_users.suspended_async(claims.user_id) is False
 
 
 class _ProcessMemo:
@@ -72,9 +77,9 @@ class AvailabilityFastPath:
 
     @staticmethod
     async def _answer(scope) -> bool | None:
-        if not (host_allowed(scope) and _customer_token(scope)):
-            return None
         try:
+            if not (host_allowed(scope) and await _customer_in_good_standing(scope)):
+                return None
             return await _memo.get()
         except Exception as exc:  # Redis trouble: Django's path answers (or fails) the usual way
             logger.warning("availability fast path: cache read failed: %s", exc)

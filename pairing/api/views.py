@@ -7,8 +7,8 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
+from accounts.authentication import StatelessSuspensionAwareAuthentication
 from accounts.models import MitraStatus
 from accounts.permissions import IsCustomer, IsMitra
 from live_settings.selectors import config_get
@@ -40,9 +40,10 @@ class MitraApi(APIView):
 # --- customer -------------------------------------------------------------------------------
 class AvailabilityApi(APIView):
     """Home-screen gating, polled every 5 s by every customer: stateless JWT (no user
-    query) and the shared Redis cache (no query on a hit)."""
+    query; a suspended account is known from a shared set) and the shared Redis cache
+    (no query on a hit)."""
 
-    authentication_classes = [JWTStatelessUserAuthentication]
+    authentication_classes = [StatelessSuspensionAwareAuthentication]
     permission_classes = [IsCustomer]
 
     @extend_schema(responses={200: inline_serializer("Availability", {"available": serializers.BooleanField()})})

@@ -1,0 +1,36 @@
+"""The API's bearer-token authentication: simplejwt's, refusing suspended accounts
+(SPEC §12: 401 ``account_suspended``) as it refuses deactivated ones.
+
+https://django-rest-framework-simplejwt.readthedocs.io/en/latest/customizing_token_claims.html
+"""
+
+from __future__ import annotations
+
+from rest_framework import exceptions
+from rest_framework_simplejwt.authentication import JWTAuthentication, JWTStatelessUserAuthentication
+
+from accounts.suspended import suspended_users
+
+
+class AccountSuspended(exceptions.AuthenticationFailed):
+    default_detail = "This account is suspended. Contact Curhat support."
+    default_code = "account_suspended"
+
+
+class ActiveAccountJWTAuthentication(JWTAuthentication):
+    def get_user(self, validated_token):
+        user = super().get_user(validated_token)  # unknown or inactive: 401 as before
+        if user.suspended_at is not None:
+            raise AccountSuspended()
+        return user
+
+
+class StatelessSuspensionAwareAuthentication(JWTStatelessUserAuthentication):
+    """For the query-free availability poll: the token's claims, and the shared set of
+    suspended accounts (``accounts.suspended``; a query only when it must be rebuilt)."""
+
+    def get_user(self, validated_token):
+        user = super().get_user(validated_token)
+        if suspended_users.suspended(user.id):
+            raise AccountSuspended()
+        return user
