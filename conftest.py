@@ -107,9 +107,12 @@ def _fresh_redis_state():
     # otherwise land in the middle of a test and break its query counts
     assert live_settings_cache.wait_until_subscribed(timeout=10), "no config:invalidate subscription"
     client = get_redis()
-    for pattern in ("login-failures:*", "rate:*", "availability*", "presence:*"):
+    from accounts.suspended import suspended_users
+
+    for pattern in ("login-failures:*", "rate:*", "availability*", "presence:*", "suspended-users"):
         for key in client.scan_iter(f"{settings.REDIS_PREFIX}:{pattern}"):
             client.delete(key)
+    suspended_users.forget()
     live_settings_cache.clear()
     yield
     live_settings_cache.clear()

@@ -88,7 +88,7 @@ def token_obtain(*, login: str, password: str, request=None) -> dict:
         raise AppError(ErrorCode.INVALID_CREDENTIALS, "Wrong login or password.", status=401)
     login_failures_clear(login)
     if user.suspended_at is not None:
-        raise AccountSuspended()
+        raise AppError(ErrorCode.ACCOUNT_SUSPENDED, AccountSuspended.default_detail, status=401)
     refresh = _issue(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh), "role": user.role, "user_id": str(user.id)}
 

@@ -111,8 +111,8 @@ def _phrases(value: Any, *, max_items: int) -> list[str]:
     for index, phrase in enumerate(value, start=1):
         _text(phrase, max_length=100, required=True, what=f"Phrase {index}")
         key = normalise(phrase)  # the matcher's own normal form decides what is a duplicate
-        if not key:
-            raise ValueError(f"Phrase {index}: Must contain letters or digits.")
+        if len(key.replace(" ", "")) < 3:  # "i" or "a" would match nearly every message
+            raise ValueError(f"Phrase {index}: Must contain at least 3 letters or digits.")
         if key in seen:
             raise ValueError(f"Phrase {index}: \"{phrase}\" matches the same messages as \"{seen[key]}\".")
         seen[key] = phrase

@@ -34,6 +34,7 @@ from payments.models import (
 from payments.midtrans import RETRY_BACKOFF_SECONDS, GatewayError, GatewayRefusal, signature_matches
 from payments.providers import get_payment_provider
 from payments.selectors import NO_GATEWAY, free_trial_eligible, uses_gateway
+from safety.models import Block
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,9 @@ def payment_session_create(
         targeted_mitra = User.objects.filter(id=targeted_mitra_id, role=Role.MITRA).first()
         if targeted_mitra is None:
             raise AppError(ErrorCode.UNKNOWN_MITRA, "No bestie with this id.", errors={"targeted_mitra_id": ["Unknown mitra."]})
+        if Block.objects.filter(customer=customer, mitra=targeted_mitra).exists():
+            # refused before any money is taken (SPEC §12); the returning request checks again
+            raise ConflictError(ErrorCode.MITRA_BLOCKED, "You blocked this bestie. Unblock them first to chat again.")
 
     provider_name = "free_trial" if free_trial else get_payment_provider().name
     payment = PaymentSession.objects.create(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from live_settings.models import ConfigChange, ConfigEntry
-from live_settings.registry import SETTINGS
+from live_settings.registry import DEFAULT_CRISIS_PHRASES, DEFAULT_CRISIS_RESOURCES, DEFAULT_SAFETY_PROTOCOL_TEXT, SETTINGS
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +21,11 @@ DEFAULTS = {
     "early_end_customer_enabled": True,
     "early_end_mitra_enabled": False,
     "closing_goodbye_seconds": 60,
+    # SPEC §12 (its starter values are checked in test_safety_settings.py)
+    "crisis_phrases": DEFAULT_CRISIS_PHRASES,
+    "crisis_resources": DEFAULT_CRISIS_RESOURCES,
+    "safety_protocol_text": DEFAULT_SAFETY_PROTOCOL_TEXT,
+    "rating_window_days": 7,
 }
 
 

@@ -130,10 +130,11 @@ def test_chat_start_costs_the_same_number_of_queries_for_1_or_12_available_mitra
     client = api_client_for(customer)
     config_get("max_customers_per_mitra"), config_get("pairing_blast_timeout_seconds")  # warm, as in a server
 
-    # when: the request and its after-commit work — 12 = user, savepoint, payment lock,
-    # live-attempt check, insert, payment link, available mitras, session re-read, bulk
-    # offers, release, response re-read, bulk push rows
-    with django_assert_num_queries(12):
+    # when: the request and its after-commit work — 13 = user, savepoint, payment lock,
+    # live-attempt check, insert, payment link, the customer's profile share-lock (blocks),
+    # available mitras less the blocked, session re-read, bulk offers, release, response
+    # re-read, bulk push rows
+    with django_assert_num_queries(13):
         with django_capture_on_commit_callbacks(execute=True):
             response = client.post(START, {"payment_session_id": str(payment.id), "sensitive": False}, format="json")
 

@@ -433,7 +433,7 @@ def test_open_sockets_of_an_account_that_is_deactivated_or_deleted_are_closed_44
     assert pong == {"type": "pong"}
 
 
-@pytest.mark.parametrize("path", ["/ws/operator/", "/ws/", "/", "/ws/client/extra/"])
+@pytest.mark.parametrize("path", ["/ws/", "/", "/ws/client/extra/", "/ws/operators/"])
 def test_an_unknown_websocket_path_is_refused_at_the_handshake(path):
     async def scenario():
         async with _socket(path) as socket:
