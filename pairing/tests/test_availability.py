@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.suspended import suspended_users_publish
+
 from config.redis_client import get_redis
 from live_settings.selectors import config_get
 from pairing.models import ChatSession
@@ -123,6 +125,7 @@ def test_a_miss_costs_exactly_one_query_however_many_mitras_are_online(
     make_mitra()
     get_redis().delete(availability_key())
     config_get("max_customers_per_mitra")  # the per-process settings cache is warm, as in a running server
+    suspended_users_publish()  # and the shared set of suspended accounts is built (beat does it)
 
     # when
     with django_assert_num_queries(1):
