@@ -127,14 +127,22 @@ def message_send(*, user, chat_session_id, client_message_id: str, text: str) ->
 
 
 def _screen_after_commit(message: Message) -> None:
-    """A customer's message is screened for crisis phrases once it has committed."""
+    """A customer's message is screened for crisis phrases once it has committed, on the
+    screening thread: the request does not wait for it (nor for a broker in trouble)."""
     if message.sender == SenderRole.CUSTOMER:
-        session_id, message_id, text = message.chat_session_id, message.id, message.text
-        after_commit(lambda: customer_message_screen(chat_session_id=session_id, message_id=message_id, text=text))
+        args = (message.chat_session_id, message.id, message.text)
+        after_commit(lambda: _screening.submit(_screen_on_thread, *args))
 
 
-# one thread per web process screens the fast path's customer messages, off the event loop
+# one thread per process screens customer messages after their commit, off the request
+# threads and the event loop (SPEC §12: nothing delays a message)
 _screening = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisis-screening")
+
+
+def screening_done() -> None:
+    """Wait until the screening thread has screened everything handed to it so far
+    (tests; a process about to exit)."""
+    _screening.submit(lambda: None).result()
 
 
 def _screen_on_thread(chat_session_id, message_id, text: str) -> None:

@@ -84,7 +84,7 @@ def report_action(*, report_id, action: str, actor: User, note: str = "", end_ac
     Report.objects.filter(pk=report.pk).update(status=action, updated_at=timezone.now())
     ReportAction.objects.create(report=report, action=action, note=note, actor=actor)
     if action == ReportStatus.SUSPENDED:
-        reason = note or f"Report {report.id} ({report.reason})"
+        reason = (note or f"Report {report.id} ({report.reason})")[:MAX_REASON_LENGTH]
         account_suspend(user_id=report.reported_id, actor=actor, reason=reason, end_active_sessions=end_active_sessions)
     return selectors.report_get(report_id=report.pk)
 

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from chat.models import Message
+from chat.services import screening_done
 from chat.tests.conftest import post_message
 from config.asgi import application
 from live_settings.registry import DEFAULT_CRISIS_PHRASES, DEFAULT_CRISIS_RESOURCES, DEFAULT_SAFETY_PROTOCOL_TEXT
@@ -180,6 +181,7 @@ def test_a_mitras_message_is_not_screened(session_between, django_capture_on_com
 
     with django_capture_on_commit_callbacks(execute=True):
         response = mitra_client.post(f"/api/chat/{session_id}/messages", {"client_message_id": "m1", "text": "bunuh diri?"}, format="json")
+    screening_done()
 
     assert response.status_code == 201
     assert screened == []
@@ -197,6 +199,7 @@ def test_a_customer_message_is_screened_only_after_its_commit(session_between, d
 
     for callback in callbacks:
         callback()
+    screening_done()
     message = Message.objects.get()
     assert screened == [{"chat_session_id": message.chat_session_id, "message_id": message.id, "text": "halo"}]
 
