@@ -15,6 +15,11 @@ from django.test import Client
 
 from accounts.models import MitraProfile, Role, User
 from config.errors import ConflictError
+from control_center.tests.page_reading import changelist_rows as _result_rows
+from control_center.tests.page_reading import fragment_text as _text
+from control_center.tests.page_reading import page_html as _html
+from control_center.tests.page_reading import page_messages as _messages
+from control_center.tests.page_reading import table_cells as _table
 from failed_pairings.models import PairingFailure, PairingFailureAction
 from failed_pairings.services import failed_pairing_action
 from live_settings.models import ConfigChange, ConfigEntry
@@ -35,51 +40,14 @@ SESI = "/admin/pairing/chatsession/"
 USERS = "/admin/accounts/customerprofile/"
 MITRAS = "/admin/mitras/"
 MITRAS_JSON = "/admin/mitras/live.json"
+SAFETY = "/admin/safety/"
+SAFETY_JSON = "/admin/safety/live.json"
+SAFETY_COUNTS = "/admin/safety/counts.json"
+REPORTS = "/admin/reports/"
 LOGIN = "/admin/login/"
 
 
-# --- HTML reading -------------------------------------------------------------------------
-def _text(fragment: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", fragment))).strip()
-
-
-def _html(response) -> str:
-    return response.content.decode()
-
-
-def _table(response, table_id: str) -> tuple[list[str], list[list[str]]]:
-    """(header texts, body rows of cell texts) of the table with this id."""
-    table = re.search(rf'<table[^>]*id="{table_id}"[^>]*>(.*?)</table>', _html(response), re.S)
-    assert table is not None, f"no table #{table_id}"
-    head = re.search(r"<thead>(.*?)</thead>", table.group(1), re.S).group(1)
-    body = re.search(r"<tbody>(.*?)</tbody>", table.group(1), re.S).group(1)
-    header = [_text(cell) for cell in re.findall(r"<th[^>]*>(.*?)</th>", head, re.S)]
-    rows = [
-        [_text(cell) for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
-        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
-    ]
-    return header, rows
-
-
-def _messages(response) -> list[tuple[str, str]]:
-    listed = re.search(r'<ul class="messagelist">(.*?)</ul>', _html(response), re.S)
-    if listed is None:
-        return []
-    return [(tags, _text(text)) for tags, text in re.findall(r'<li class="([^"]*)">(.*?)</li>', listed.group(1), re.S)]
-
-
-# --- clients -------------------------------------------------------------------------------
-@pytest.fixture
-def operator(make_operator):
-    return make_operator()
-
-
-@pytest.fixture
-def cc(operator):
-    """The control center in a browser-like client, logged in as ``operator``."""
-    client = Client()
-    client.force_login(operator)
-    return client
+# the ``operator`` and ``cc`` (logged-in client) fixtures: control_center/tests/conftest.py
 
 
 # =========================================================================================
@@ -238,7 +206,7 @@ def test_the_cause_select_offers_every_cause_tag(cc):
     assert re.findall(r'<option value="([a-z_]+)"', select) == [
         "no_mitra_available", "all_mitras_rejected", "customer_cancelled", "targeted_mitra_offline",
         "targeted_mitra_at_capacity", "targeted_mitra_rejected", "targeted_mitra_timeout", "payment_expired_unused",
-        "payment_settled_after_expiry", "extension_unused",
+        "payment_settled_after_expiry", "extension_unused", "account_suspended", "customer_blocked_mitra",
     ]
 
 
@@ -380,7 +348,12 @@ LABELS = {
     "early_end_customer_enabled": "Customer Boleh Mengakhiri Sesi Lebih Awal",
     "early_end_mitra_enabled": "Bestie Boleh Mengakhiri Sesi Lebih Awal",
     "closing_goodbye_seconds": "Durasi Salam Penutup",
+    "crisis_phrases": "Frasa Krisis",
+    "crisis_resources": "Layanan Bantuan Krisis",
+    "safety_protocol_text": "Panduan Bestie Saat Krisis",
+    "rating_window_days": "Batas Waktu Memberi Rating",
 }
+LEGENDS = ("extension_default_action_on_timeout", "crisis_phrases", "crisis_resources")  # a group of inputs: a legend, no label
 # SPEC §2: (default, min, max)
 NUMBERS = {
     "max_customers_per_mitra": (1, 1, 20),
@@ -390,6 +363,7 @@ NUMBERS = {
     "extension_timeout_seconds": (10, 1, 600),
     "free_trial_duration_minutes": (15, 1, 120),
     "closing_goodbye_seconds": (60, 0, 600),
+    "rating_window_days": (7, 1, 90),
 }
 BOOLEANS = {"free_trial_enabled": True, "early_end_customer_enabled": True, "early_end_mitra_enabled": False}
 
@@ -407,13 +381,19 @@ def _field_errors(response, key: str) -> list[str]:
 
 def _form(**overrides) -> dict:
     """The Settings form as a browser posts it: every current value, with ``overrides``
-    (a False boolean is an unchecked box: absent from the post)."""
+    (a False boolean is an unchecked box: absent from the post; a list is one input per
+    phrase, or per resource field and row)."""
     values = {**config_all_fresh(), **overrides}
     data = {}
     for key, value in values.items():
         if isinstance(value, bool):
             if value:
                 data[key] = "on"
+        elif key == "crisis_resources":
+            for field in ("name", "contact", "url", "hours"):
+                data[f"{key}-{field}"] = [resource[field] for resource in value]
+        elif isinstance(value, list):
+            data[key] = list(value)
         else:
             data[key] = str(value)
     return data
@@ -436,7 +416,7 @@ def test_the_settings_page_lists_every_key_with_its_label_and_input(cc):
     assert set(LABELS) == set(SETTINGS)
     for key, label in LABELS.items():
         block = _field(response, key)
-        if key == "extension_default_action_on_timeout":
+        if key in LEGENDS:
             assert re.search(r'<legend class="cc-label">(.*?)</legend>', block).group(1) == label
         else:
             assert re.search(rf'<label class="cc-label" for="id_{key}">(.*?)</label>', block).group(1) == label, key
@@ -594,17 +574,6 @@ def waiting_session(make_customer, online_mitra, confirmed_payment):
     return attempt
 
 
-def _result_rows(response) -> dict[str, dict]:
-    """Admin changelist rows by object id → {column class: text}."""
-    rows = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", re.search(r'<table id="result_list">(.*?)</table>', _html(response), re.S).group(1), re.S):
-        selected = re.search(r'name="_selected_action" value="([^"]+)"', row)
-        cells = dict(re.findall(r'<t[dh] class="field-([a-z_]+)[^"]*"[^>]*>(.*?)</t[dh]>', row, re.S))
-        if cells:
-            rows[selected.group(1) if selected else str(len(rows))] = {name: _text(value) for name, value in cells.items()}
-    return rows
-
-
 def test_an_active_session_stays_listed_as_active_when_its_mitra_goes_offline(cc, active_session, waiting_session, api_client_for):
     # given: the mitra goes offline through the app
     mitra = active_session.mitra
@@ -684,7 +653,9 @@ def test_operators_see_customers_call_name_email_and_phone(cc, make_customer):
 # =========================================================================================
 # Access, login, sidebar
 # =========================================================================================
-@pytest.mark.parametrize("path", ["/admin/", FAILED_PAIRINGS, SETTINGS_PAGE, SESI, USERS, MITRAS, MITRAS_JSON])
+@pytest.mark.parametrize(
+    "path", ["/admin/", FAILED_PAIRINGS, SETTINGS_PAGE, SESI, USERS, MITRAS, MITRAS_JSON, SAFETY, SAFETY_JSON, SAFETY_COUNTS, REPORTS]
+)
 def test_anonymous_is_sent_to_the_login(path, client):
     response = client.get(path)
 
@@ -759,12 +730,17 @@ def test_the_sidebar_lists_the_pages_in_order(cc):
         ("Mitra", MITRAS, False),
         ("Sesi", SESI, False),
         ("Failed Pairings", FAILED_PAIRINGS, False),
+        ("Safety", SAFETY, False),
+        ("Reports", REPORTS, False),
         ("Users", USERS, False),
         ("Settings", SETTINGS_PAGE, False),
     ]
     assert [(label, current) for label, _, current in _sidebar(cc.get(FAILED_PAIRINGS))] == [
-        ("Dashboard", False), ("Mitra", False), ("Sesi", False), ("Failed Pairings", True), ("Users", False), ("Settings", False),
+        ("Dashboard", False), ("Mitra", False), ("Sesi", False), ("Failed Pairings", True), ("Safety", False),
+        ("Reports", False), ("Users", False), ("Settings", False),
     ]
+    assert [label for label, _, current in _sidebar(cc.get(SAFETY)) if current] == ["Safety"]
+    assert [label for label, _, current in _sidebar(cc.get(REPORTS)) if current] == ["Reports"]
 
 
 def test_every_sidebar_page_opens(cc):
@@ -788,10 +764,10 @@ def test_the_mitra_page_and_its_json_show_status_connection_and_load(cc, active_
     # then
     assert page.status_code == 200
     header, rows = _table(page, "mitra-table")
-    assert header == ["Mitra", "Login", "Status", "Connected", "Active sessions / capacity"]
+    assert header == ["Mitra", "Login", "Status", "Connected", "Active sessions / capacity", "Rating", "Ratings", "Account"]
     assert rows == [
-        ["Bestie Ana", idle.email, "offline", "not connected", "0 / 1"],
-        ["Bestie Sekar", busy.email, "online", "connected", "1 / 1"],
+        ["Bestie Ana", idle.email, "offline", "not connected", "0 / 1", "—", "0", "Suspension…"],
+        ["Bestie Sekar", busy.email, "online", "connected", "1 / 1", "—", "0", "Suspension…"],
     ]
     assert data.status_code == 200
     profiles = {p.user_id: p for p in MitraProfile.objects.all()}
@@ -800,6 +776,8 @@ def test_the_mitra_page_and_its_json_show_status_connection_and_load(cc, active_
             {
                 "id": str(user.id), "display_name": name, "login": user.email, "status": status, "connected": connected,
                 "active_sessions": active, "capacity": 1, "status_changed_at": profiles[user.id].status_changed_at.isoformat(),
+                "rating_average": None, "rating_count": 0, "rating_label": "—", "suspended": False,
+                "suspension_url": f"/admin/users/{user.id}/suspension",
             }
             for user, name, status, connected, active in [
                 (idle, "Bestie Ana", "offline", False, 0), (busy, "Bestie Sekar", "online", True, 1)
@@ -815,7 +793,7 @@ def test_the_mitra_page_creates_a_mitra(cc, client):
     assert _messages(response) == [("success", "Mitra Bestie Baru created (offline until they go online).")]
     user = User.objects.get(email="baru@example.test")
     assert (user.role, user.is_staff, user.mitra_profile.display_name, user.mitra_profile.status) == ("mitra", False, "Bestie Baru", "offline")
-    assert ["Bestie Baru", "baru@example.test", "offline", "not connected", "0 / 1"] in _table(response, "mitra-table")[1]
+    assert ["Bestie Baru", "baru@example.test", "offline", "not connected", "0 / 1", "—", "0", "Suspension…"] in _table(response, "mitra-table")[1]
     token = client.post("/api/auth/token", {"login": "baru@example.test", "password": "curhat-demo-123"}, content_type="application/json")
     assert (token.status_code, token.json()["role"]) == (200, "mitra")
 
