@@ -1,5 +1,6 @@
 """Reading the control center's server-rendered HTML in tests (Django's test client):
-text of a fragment, a table's cells, the page messages, admin changelist rows."""
+text of a fragment, a table's cells, the page messages, admin changelist rows; and the
+Settings form as a browser posts it."""
 
 from __future__ import annotations
 
@@ -45,3 +46,26 @@ def changelist_rows(response) -> dict[str, dict]:
         if cells:
             rows[selected.group(1) if selected else str(len(rows))] = {name: fragment_text(value) for name, value in cells.items()}
     return rows
+
+
+def settings_form_data(**overrides) -> dict:
+    """The Settings form as a browser posts it: every current value, with ``overrides``
+    (a False boolean is an unchecked box: absent from the post; a list is one input per
+    phrase, or per resource field and row)."""
+    from live_settings.registry import RESOURCE_FIELDS
+    from live_settings.selectors import config_all_fresh
+
+    values = {**config_all_fresh(), **overrides}
+    data = {}
+    for key, value in values.items():
+        if isinstance(value, bool):
+            if value:
+                data[key] = "on"
+        elif key == "crisis_resources":
+            for field in RESOURCE_FIELDS:
+                data[f"{key}-{field}"] = [resource[field] for resource in value]
+        elif isinstance(value, list):
+            data[key] = list(value)
+        else:
+            data[key] = str(value)
+    return data

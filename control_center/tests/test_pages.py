@@ -16,6 +16,7 @@ from django.test import Client
 from accounts.models import MitraProfile, Role, User
 from config.errors import ConflictError
 from control_center.tests.page_reading import changelist_rows as _result_rows
+from control_center.tests.page_reading import settings_form_data as _form
 from control_center.tests.page_reading import fragment_text as _text
 from control_center.tests.page_reading import page_html as _html
 from control_center.tests.page_reading import page_messages as _messages
@@ -377,26 +378,6 @@ def _field(response, key: str) -> str:
 
 def _field_errors(response, key: str) -> list[str]:
     return [_text(e) for e in re.findall(r'<div class="cc-errors" role="alert">(.*?)</div>', _field(response, key), re.S)]
-
-
-def _form(**overrides) -> dict:
-    """The Settings form as a browser posts it: every current value, with ``overrides``
-    (a False boolean is an unchecked box: absent from the post; a list is one input per
-    phrase, or per resource field and row)."""
-    values = {**config_all_fresh(), **overrides}
-    data = {}
-    for key, value in values.items():
-        if isinstance(value, bool):
-            if value:
-                data[key] = "on"
-        elif key == "crisis_resources":
-            for field in ("name", "contact", "url", "hours"):
-                data[f"{key}-{field}"] = [resource[field] for resource in value]
-        elif isinstance(value, list):
-            data[key] = list(value)
-        else:
-            data[key] = str(value)
-    return data
 
 
 def _changes() -> list[tuple]:
@@ -848,3 +829,70 @@ def test_a_gateway_refund_shows_pending_then_the_gateways_refusal(cc, failure_ro
     assert "Refund pending" in pending_row and "<select" not in pending_row
     assert "Refund refused by the payment gateway: 412: Transaction cannot be refunded" in _text(refused_row)
     assert '<option value="credited">' in refused_row
+
+
+# --- ratings (SPEC §12) ---------------------------------------------------------------------
+def _rated(chat, mitra, stars: list[int], make_customer) -> None:
+    """``stars`` ratings of ``mitra``: one completed session each, rated by its customer."""
+    from safety.services import rating_create
+
+    for value in stars:
+        customer = make_customer()
+        session = chat(customer=customer, mitra=mitra, status="completed")
+        rating_create(customer=customer, chat_session_id=session.id, stars=value, comment="makasih")
+
+
+def test_the_mitra_page_shows_each_mitras_rating_average_and_count(cc, chat, make_mitra, make_customer, settings_now):
+    # given: Sekar rated 5, 4, 4 and busy in a session (capacity 2); Ana rated 3, 4; Citra unrated
+    settings_now(max_customers_per_mitra=2)
+    sekar = make_mitra(display_name="Bestie Sekar")
+    _rated(chat, sekar, [5, 4, 4], make_customer)
+    chat(customer=make_customer(), mitra=sekar)  # active
+    ana = make_mitra(display_name="Bestie Ana")
+    _rated(chat, ana, [3, 4], make_customer)
+    make_mitra(display_name="Bestie Citra")
+
+    # when
+    page = cc.get(MITRAS)
+    data = {m["display_name"]: m for m in cc.get(MITRAS_JSON).json()["mitras"]}
+
+    # then: ratings are counted on their own, not multiplied by the sessions
+    rows = {row[0]: row for row in _table(page, "mitra-table")[1]}
+    assert {name: (row[4], row[5], row[6]) for name, row in rows.items()} == {
+        "Bestie Ana": ("0 / 2", "3.5 ★", "2"),
+        "Bestie Citra": ("0 / 2", "—", "0"),
+        "Bestie Sekar": ("1 / 2", "4.3 ★", "3"),
+    }
+    assert {name: (m["active_sessions"], m["rating_average"], m["rating_count"], m["rating_label"]) for name, m in data.items()} == {
+        "Bestie Ana": (0, 3.5, 2, "3.5 ★"),
+        "Bestie Citra": (0, None, 0, "—"),
+        "Bestie Sekar": (1, 4.33, 3, "4.3 ★"),
+    }
+
+
+def test_a_half_star_average_rounds_up_on_the_page(cc, chat, make_mitra, make_customer):
+    mitra = make_mitra(display_name="Bestie Dewi")
+    _rated(chat, mitra, [4, 5, 4, 4], make_customer)  # 4.25
+
+    assert _table(cc.get(MITRAS), "mitra-table")[1][0][5] == "4.3 ★"
+
+
+@pytest.mark.parametrize("mitras", [5, 60])
+def test_the_mitra_page_costs_the_same_number_of_queries_for_5_or_60_mitras(
+    mitras, cc, chat, make_mitra, make_customer, django_assert_num_queries
+):
+    # given: every third mitra rated twice, every fourth in a session
+    for index in range(mitras):
+        mitra = make_mitra()
+        if index % 3 == 0:
+            _rated(chat, mitra, [5, 3], make_customer)
+        if index % 4 == 0:
+            chat(customer=make_customer(), mitra=mitra)
+
+    # when / then: session, user, the setting, the mitras (sessions counted, ratings in
+    # subqueries), and the admin base template's two permission reads
+    with django_assert_num_queries(6):
+        response = cc.get(MITRAS)
+    assert len(_table(response, "mitra-table")[1]) == mitras
+    with django_assert_num_queries(3):
+        assert len(cc.get(MITRAS_JSON).json()["mitras"]) == mitras

@@ -13,7 +13,7 @@ import pytest
 
 from control_center.tests.page_reading import fragment_text, page_html, page_messages, table_cells
 from safety.crisis import safety_alert_action
-from safety.models import AlertStatus, SafetyAlert, SafetyAlertAction
+from safety.models import SafetyAlert, SafetyAlertAction
 
 pytestmark = pytest.mark.django_db
 
