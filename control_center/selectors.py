@@ -139,7 +139,8 @@ def account_for_suspension(*, user_id) -> dict | None:
         return None
     trail = list(AccountSuspension.objects.filter(user=user).select_related("actor").order_by("-created_at", "-id"))
     active_sessions = ChatSession.objects.filter(status__in=OCCUPYING_STATUSES).filter(Q(customer=user) | Q(mitra=user)).count()
-    return {"user": user, "name": person_name(user), "trail": trail, "active_sessions": active_sessions}
+    # "account", not "user": templates already have ``user``, the operator signed in
+    return {"account": user, "name": person_name(user), "trail": trail, "active_sessions": active_sessions}
 
 
 def failed_pairings_for_page(queryset):

@@ -283,7 +283,7 @@ REPORT_STATUS_FILTER = [(s.value, s.label) for s in ReportStatus]
 REPORT_ACTION_LABELS = {
     ReportStatus.DISMISSED: "Dismiss",
     ReportStatus.WARNED: "Warn",
-    ReportStatus.SUSPENDED: "Suspend the reported account",
+    ReportStatus.SUSPENDED: "Suspend account",
 }
 
 
@@ -367,7 +367,7 @@ class SuspensionView(ControlCenterView):
         return account
 
     def _render(self, request, account, form, *, confirming=False, status=200):
-        user = account["user"]
+        user = account["account"]
         if form is None:
             action = "reactivate" if user.is_suspended else "suspend"
             form = SuspensionForm(initial={"action": action})

@@ -98,7 +98,7 @@ def test_the_page_lists_who_reported_whom_why_and_offers_a_decision(cc, chat, ma
     form = _cell(response, by_customer, "actions")
     assert f'action="{_action_url(by_customer)}"' in form
     assert re.findall(r'<option value="([a-z]*)">(.*?)</option>', form) == [
-        ("", "Decision…"), ("dismissed", "Dismiss"), ("warned", "Warn"), ("suspended", "Suspend the reported account"),
+        ("", "Decision…"), ("dismissed", "Dismiss"), ("warned", "Warn"), ("suspended", "Suspend account"),
     ]
     assert '<input type="checkbox" name="end_active_sessions">' in form
     # no session messages on this page: they are for the Safety page only
@@ -225,13 +225,15 @@ def test_end_active_sessions_only_matters_for_a_suspension(cc, chat):
 # =========================================================================================
 # Suspension page
 # =========================================================================================
-def test_the_page_shows_the_account_and_a_suspend_form(cc, make_customer):
+def test_the_page_shows_the_account_and_a_suspend_form(cc, operator, make_customer):
     customer = make_customer(call_name="Ayu", email="ayu@example.test")
 
     response = cc.get(_suspension_url(customer))
 
     assert response.status_code == 200
     html = page_html(response)
+    # the header still greets the operator, not the account shown
+    assert re.search(r'<div id="user-tools">.*?<strong>(.*?)</strong>', html, re.S).group(1) == operator.email
     account = {field: fragment_text(value) for field, value in re.findall(r'<dd data-field="([a-z-]+)">(.*?)</dd>', html, re.S)}
     assert account == {"role": "customer", "name": "Ayu", "login": "ayu@example.test", "state": "active", "active-sessions": "0"}
     form = re.search(r'<form method="post" id="suspension-form".*?</form>', html, re.S).group(0)

@@ -89,6 +89,7 @@ def test_the_page_lists_an_alert_with_its_session_context_and_a_step_form(cc, cr
     assert (when, phrase, status) == ("2026-11-20 19:00", "ingin mati", "Open")  # Asia/Jakarta
     assert session == f"{str(crisis_chat.id)[:8]} (active) Customer Ayu Mitra Bestie Sekar"
     assert f'href="/admin/pairing/chatsession/{crisis_chat.id}/change/"' in _cell(response, alert, "session")
+    assert cc.get(f"/admin/pairing/chatsession/{crisis_chat.id}/change/").status_code == 200  # the session, read-only
     # the session's messages, oldest first, the matching one marked
     assert _context(response, alert) == [
         "16:00 Customer: Halo kak, aku lagi capek banget",

@@ -53,6 +53,15 @@
     if (!socket && !stopped) connect();
   }
 
+  function clock(timeZone) {
+    // the operators' zone, as the page's own times (an unknown zone: the browser's)
+    try {
+      return new Date().toLocaleTimeString([], {timeZone: timeZone || undefined, hour12: false});
+    } catch (e) {
+      return new Date().toLocaleTimeString();
+    }
+  }
+
   function follow({events, refresh, pollSeconds, status}) {
     let running = false;
     let again = null;
@@ -61,7 +70,7 @@
       running = true;
       try {
         const ok = await refresh(reason);
-        if (status && ok !== false) status.dataset.updated = new Date().toLocaleTimeString();
+        if (status && ok !== false) status.dataset.updated = clock(status.dataset.timeZone);
       } catch (e) {
         /* the next event or poll tries again */
       } finally {
