@@ -1,7 +1,7 @@
 """The control center: a customized Django admin site for operators (staff only).
 
-Sidebar, in this order: Dashboard, Mitra, Sesi, Failed Pairings, Users, Settings.
-Pages are thin: they read through selectors and write through the same domain
+Sidebar, in this order: Dashboard, Mitra, Sesi, Failed Pairings, Safety, Reports, Users,
+Settings (SPEC §8, with §12's Safety after Failed Pairings). Pages are thin: they read through selectors and write through the same domain
 services as ``/internal/`` (so every rule is enforced by the server, not the page).
 """
 
@@ -56,6 +56,8 @@ class ControlCenterSite(admin.AdminSite):
             ("Mitra", reverse("control_center:cc-mitras")),
             ("Sesi", reverse("control_center:pairing_chatsession_changelist")),
             ("Failed Pairings", reverse("control_center:cc-failed-pairings")),
+            ("Safety", reverse("control_center:cc-safety")),
+            ("Reports", reverse("control_center:cc-reports")),
             ("Users", reverse("control_center:accounts_customerprofile_changelist")),
             ("Settings", reverse("control_center:cc-settings")),
         ]
@@ -83,6 +85,25 @@ class ControlCenterSite(admin.AdminSite):
                 "failed-pairings/<uuid:failure_id>/action",
                 self.admin_view(views.FailedPairingActionView.as_view(site=self)),
                 name="cc-failed-pairing-action",
+            ),
+            path("safety/", self.admin_view(views.SafetyView.as_view(site=self)), name="cc-safety"),
+            path("safety/live.json", self.admin_view(views.safety_page_live), name="cc-safety-data"),
+            path("safety/counts.json", self.admin_view(views.safety_counts_data), name="cc-safety-counts"),
+            path(
+                "safety/<uuid:alert_id>/action",
+                self.admin_view(views.SafetyAlertActionView.as_view(site=self)),
+                name="cc-safety-action",
+            ),
+            path("reports/", self.admin_view(views.ReportsView.as_view(site=self)), name="cc-reports"),
+            path(
+                "reports/<uuid:report_id>/action",
+                self.admin_view(views.ReportActionView.as_view(site=self)),
+                name="cc-report-action",
+            ),
+            path(
+                "users/<uuid:user_id>/suspension",
+                self.admin_view(views.SuspensionView.as_view(site=self)),
+                name="cc-suspension",
             ),
             path("settings/", self.admin_view(views.SettingsView.as_view(site=self)), name="cc-settings"),
         ]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from accounts.models import CustomerProfile
 from config.errors import AppError
@@ -76,9 +79,10 @@ class SesiAdmin(OperatorModelAdmin):
 
 @admin.register(CustomerProfile, site=control_center_site)
 class UsersAdmin(OperatorModelAdmin):
-    """Customers with their contact details — for operators only (mitras never see these)."""
+    """Customers with their contact details — for operators only (mitras never see these) —
+    and whether each is suspended, with a link to the account's suspension page."""
 
-    list_display = ("call_name", "email", "phone", "created_at")
+    list_display = ("call_name", "email", "phone", "created_at", "suspended", "suspension")
     search_fields = ("call_name", "user__email", "user__phone")
     list_select_related = ("user",)
     list_per_page = 50
@@ -93,6 +97,16 @@ class UsersAdmin(OperatorModelAdmin):
     @admin.display(description="Phone")
     def phone(self, profile) -> str:
         return profile.user.phone or "—"
+
+    @admin.display(description="Suspended")
+    def suspended(self, profile) -> str:
+        suspended_at = profile.user.suspended_at
+        return f"since {timezone.localtime(suspended_at):%Y-%m-%d %H:%M}" if suspended_at else "—"
+
+    @admin.display(description="Account")
+    def suspension(self, profile) -> str:
+        url = reverse("control_center:cc-suspension", args=[profile.user_id])
+        return format_html('<a href="{}">{}</a>', url, "Reactivate…" if profile.user.suspended_at else "Suspend…")
 
     def has_add_permission(self, request) -> bool:
         return False

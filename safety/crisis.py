@@ -14,6 +14,7 @@ from celery import current_app
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
 from config.sql import json_param
 from live_settings.selectors import config_get

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Avg, Case, Count, Prefetch, Value, When
+from django.db.models import Avg, Case, Count, F, Prefetch, Value, When, Window
+from django.db.models.functions import RowNumber
 
 from chat.models import Message
 from live_settings.selectors import config_get
@@ -47,6 +48,28 @@ def session_context_messages(*, chat_session_id, limit: int = CONTEXT_MESSAGES) 
     the Safety page only."""
     newest = list(Message.objects.filter(chat_session_id=chat_session_id).order_by("-created_at", "-id")[:limit])
     return newest[::-1]
+
+
+def session_context_messages_for(*, chat_session_ids, limit: int = CONTEXT_MESSAGES) -> dict:
+    """``session_context_messages`` of many sessions in one query (a page of alerts):
+    ``{chat_session_id: [last `limit` messages, oldest first]}``; a session without
+    messages is absent. Operators on the Safety page only."""
+    ids = set(chat_session_ids)
+    if not ids:
+        return {}
+    newest_first = Window(
+        RowNumber(), partition_by=[F("chat_session_id")], order_by=[F("created_at").desc(), F("id").desc()]
+    )
+    rows = (
+        Message.objects.filter(chat_session_id__in=ids)
+        .annotate(newest_rank=newest_first)
+        .filter(newest_rank__lte=limit)
+        .order_by("chat_session_id", "created_at", "id")
+    )
+    by_session: dict = {}
+    for message in rows:
+        by_session.setdefault(message.chat_session_id, []).append(message)
+    return by_session
 
 
 def _reports():

@@ -1,5 +1,8 @@
 """The control center in real headless Chromium (Debian's /usr/bin/chromium), driven by
-Playwright for Python, against the app served by pytest-django's live server.
+Playwright for Python, against the app served by pytest-django's live server (WSGI: no
+websockets), or by daphne in a process of its own (``asgi_server``: the app as
+production serves it, ``/ws/operator/`` included) where a page's live updates are the
+subject.
 
 Skipped (loudly) only when no Chromium exists on a developer's machine; in CI
 (``CI`` set) a missing browser is a failure. Screenshots of every page are written
@@ -10,8 +13,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -23,7 +34,8 @@ from pairing.models import ChatSession, ChatStatus
 from payments.models import PaymentSession, PaymentStatus
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
 OPERATOR_PASSWORD = "s3cret-pass-123"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -100,7 +112,7 @@ def test_operator_logs_in_with_the_keyboard_and_sees_the_sidebar_in_order(page, 
     log_in(page, live_server, operator)
 
     nav = page.locator("#nav-sidebar .cc-nav a").all_inner_texts()
-    assert [item.strip() for item in nav] == ["Dashboard", "Mitra", "Sesi", "Failed Pairings", "Users", "Settings"]
+    assert [item.strip() for item in nav] == ["Dashboard", "Mitra", "Sesi", "Failed Pairings", "Safety", "Reports", "Users", "Settings"]
     assert page.locator("#mitra-table").get_by_text("Bestie Sari").is_visible()
     shot(page, "dashboard")
     for name, label in [("sesi", "Sesi"), ("users", "Users")]:
@@ -319,3 +331,323 @@ def test_mitra_page_refreshes_live_and_creates_mitras(page, live_server, make_op
     assert "Mitra Bestie Baru created" in page.locator(".messagelist").inner_text()
     assert page.locator("#mitra-table").get_by_text("Bestie Baru").is_visible()
     shot(page, "mitra")
+
+
+# =========================================================================================
+# Safety and trust (SPEC §12): Safety (live), Reports, suspension, the Settings lists
+# =========================================================================================
+@pytest.fixture
+def open_page(browser):
+    """``open_page()`` → a page in a browser context of its own (its own login); like
+    ``page``, none may break the CSP."""
+    contexts, violations = [], []
+
+    def make():
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        contexts.append(context)
+        new = context.new_page()
+        new.set_default_timeout(15_000)
+        new.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+        return new
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not violations, violations
+
+
+def _wait_until_answering(url: str, process: subprocess.Popen, log: Path, *, attempts: int = 600) -> None:
+    for _ in range(attempts):
+        if process.poll() is not None:
+            raise AssertionError(f"daphne exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"daphne never answered {url}:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def asgi_server(transactional_db, tmp_path):
+    """The app under daphne (``config.asgi``, websockets included) in a process of its
+    own, on this test's database and Redis; ``.url`` as ``live_server.url``. Stopped
+    before the database is flushed."""
+    from conftest import database_url_of_this_test
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    listener.set_inheritable(True)
+    fd, port = listener.fileno(), listener.getsockname()[1]
+    log_path = tmp_path / "daphne.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "daphne"), "--fd", str(fd), "--access-log", "-", "control_center.tests.asgi_app:application"],
+        cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url_of_this_test()}, stdout=log, stderr=subprocess.STDOUT,
+        pass_fds=(fd,), start_new_session=True,
+    )
+    server = SimpleNamespace(url=f"http://127.0.0.1:{port}", log=log_path)
+    try:
+        _wait_until_answering(f"{server.url}/admin/login/", process, log_path)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        listener.close()
+        log.close()
+
+
+def _follow_operator_frames(page) -> list[dict]:
+    """Every frame the page's /ws/operator/ socket receives, decoded, as it arrives."""
+    import json
+
+    frames: list[dict] = []
+
+    def on_socket(socket_):
+        if socket_.url.endswith("/ws/operator/"):
+            socket_.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    page.on("websocket", on_socket)
+    return frames
+
+
+def off_the_browser_thread(call):
+    """Run ``call()`` (a service that sends websocket events after its commit) on a thread
+    of its own and return its result: the events go out through ``async_to_sync``, which
+    cannot run on this thread, where Playwright's event loop lives."""
+    import threading
+
+    from django.db import connections
+
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def sign_in(page, server, user) -> None:
+    """Signed in as ``user`` without the login form: a session made here (the daphne
+    process checks passwords with the production hasher, not the tests' fast one)."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": server.url}])
+
+
+def _live(page) -> None:
+    page.wait_for_selector('#live-status[data-live="on"]')
+    page.evaluate("() => { window.ccSameDocument = true; }")
+
+
+def _same_document(page) -> bool:
+    """No reload since ``_live``: the marker set on the document is still there."""
+    return page.evaluate("() => window.ccSameDocument === true")
+
+
+CRISIS_LINES = [
+    ("customer", "Halo kak, aku lagi capek banget sama semuanya"),
+    ("mitra", "Halo Ayu, aku di sini. Cerita aja pelan-pelan ya"),
+    ("customer", "Kadang aku ingin mati aja rasanya"),
+]
+
+
+def test_a_new_alert_reaches_open_safety_pages_live_and_a_step_with_a_note_reaches_the_others(
+    open_page, asgi_server, make_operator, chat, raise_alert
+):
+    # given: two operators on the Safety page and one on the Dashboard, live over /ws/operator/
+    first, second = make_operator(), make_operator()
+    session = off_the_browser_thread(lambda: chat(lines=CRISIS_LINES))
+    safety, other, dashboard = open_page(), open_page(), open_page()
+    frames = _follow_operator_frames(safety)
+    for page_, operator, path in [(safety, first, "/admin/safety/"), (other, second, "/admin/safety/"), (dashboard, first, "/admin/")]:
+        sign_in(page_, asgi_server, operator)
+        page_.goto(f"{asgi_server.url}{path}")
+        _live(page_)
+    assert safety.locator("#safety-alerts tbody").inner_text().strip() == "No alerts."
+    assert dashboard.locator("#open-alerts-count").inner_text() == "0"
+
+    # when: a customer's message raises an alert
+    [alert] = off_the_browser_thread(lambda: raise_alert(session, ["ingin mati"]))
+
+    # then: it appears on every open page without a reload, pushed over the socket
+    row = safety.locator(f'#safety-alerts tr[data-alert="{alert.id}"]')
+    row.wait_for()
+    assert _same_document(safety)
+    assert {"type": "safety_alert", "id": str(alert.id), "status": "open"} in [
+        {"type": f["type"], "id": f["alert"]["id"], "status": f["alert"]["status"]} for f in frames if f.get("type") == "safety_alert"
+    ]
+    assert row.locator('[data-field="phrase"]').inner_text() == "ingin mati"
+    assert row.locator('[data-field="status"]').inner_text() == "Open"
+    assert safety.locator("#open-alert-count").inner_text() == "1"
+    dashboard.wait_for_function("() => document.getElementById('open-alerts-count').textContent === '1'")
+    assert _same_document(dashboard)
+    shot(dashboard, "dashboard-live")
+    # the session's recent messages, for context
+    row.locator("summary").click()
+    context = row.locator(".cc-context li").all_inner_texts()
+    assert [line.split(": ", 1)[1] for line in context] == [text for _, text in CRISIS_LINES]
+    shot(safety, "safety")
+
+    # and when: the second operator starts a note while the first one records a step
+    other_row = other.locator(f'#safety-alerts tr[data-alert="{alert.id}"]')
+    other_row.wait_for()
+    other_row.get_by_label("Note").fill("I can call her too")
+    row.get_by_label("Step for this alert").select_option("contacted")
+    row.get_by_label("Note").fill("Called the mitra; Ayu is safe at home")
+    row.get_by_role("button", name="Save").click()
+    safety.wait_for_load_state()
+
+    # then: the step and its note are in the audit trail, on this page and live on the other
+    assert "Alert “ingin mati”: contacted" in safety.locator(".messagelist").inner_text()
+    trail = safety.locator(f'#safety-alerts tr[data-alert="{alert.id}"] [data-field="trail"]')
+    assert trail.inner_text().startswith(f"Contacted: Called the mitra; Ayu is safe at home — {first.email}")
+    other.wait_for_function(
+        """id => document.querySelector(`tr[data-alert="${id}"] [data-field="trail"]`).textContent.includes('Ayu is safe at home')""",
+        arg=str(alert.id),
+    )
+    assert other_row.locator('[data-field="status"]').inner_text() == "Contacted"
+    assert other_row.get_by_label("Note").input_value() == "I can call her too"  # what they were typing survives
+    assert _same_document(other)
+    dashboard.wait_for_function("() => document.getElementById('open-alerts-count').textContent === '0'")
+    shot(other, "safety-actioned")
+
+
+def test_the_safety_page_polls_when_the_live_socket_is_down(page, live_server, make_operator, chat, raise_alert, monkeypatch):
+    """pytest-django's live server speaks no websocket: the page says so and its poll
+    (shortened here) brings a new alert all the same."""
+    from control_center import views
+
+    monkeypatch.setattr(views, "LIVE_POLL_SECONDS", 1)
+    session = off_the_browser_thread(lambda: chat(lines=CRISIS_LINES))
+    log_in(page, live_server, make_operator())
+    page.goto(f"{live_server.url}/admin/safety/")
+    page.wait_for_selector('#live-status[data-live="off"]')
+    assert page.locator("#live-status").inner_text().startswith("Live updates unavailable: refreshing every 1 s.")
+    page.evaluate("() => { window.ccSameDocument = true; }")
+
+    [alert] = off_the_browser_thread(lambda: raise_alert(session, ["bunuh diri"]))
+
+    page.locator(f'#safety-alerts tr[data-alert="{alert.id}"]').wait_for()
+    assert _same_document(page)
+    assert page.locator("#open-alert-count").inner_text() == "1"
+
+
+def test_an_operator_decides_a_report_and_suspends_the_reported_mitra(page, live_server, make_operator, make_customer, make_mitra, chat):
+    from safety.models import Report
+    from safety.services import report_create
+
+    # given: Ayu reports her mitra during their session
+    operator = make_operator()
+    session = chat(customer=make_customer(call_name="Ayu"), mitra=make_mitra(display_name="Bestie Sekar"))
+    report, _ = report_create(user=session.customer, chat_session_id=session.id, reason="harassment", text="Dia mengejek aku terus")
+    other = chat(customer=make_customer(call_name="Budi"), mitra=make_mitra(display_name="Bestie Wulan"))
+    report_create(user=other.mitra, chat_session_id=other.id, reason="spam", text="Kirim link judi")
+    log_in(page, live_server, operator)
+
+    # when
+    page.locator("#nav-sidebar").get_by_role("link", name="Reports").click()
+    assert page.locator("#result-count").inner_text() == "2 reports"
+    shot(page, "reports")
+    row = page.locator(f'tr[data-report="{report.id}"]')
+    row.get_by_label("Decision for this report").select_option("suspended")
+    row.get_by_label("Note").fill("Harassed the customer twice")
+    row.get_by_label("End active sessions now").check()
+    row.get_by_role("button", name="Decide").click()
+    page.wait_for_load_state()
+
+    # then
+    assert "Report decided: the reported account is suspended." in page.locator(".messagelist").inner_text()
+    assert row.locator('[data-field="status"]').inner_text() == "Suspended"
+    assert row.locator('[data-field="trail"]').inner_text().startswith(f"Suspended: Harassed the customer twice — {operator.email}")
+    assert row.locator('[data-field="actions"]').inner_text().strip() == "—"
+    assert Report.objects.get(pk=report.pk).status == "suspended"
+    assert ChatSession.objects.get(pk=session.pk).status == "completed"
+    shot(page, "reports-decided")
+
+    # and the reported account's suspension page tells the story
+    row.get_by_role("link", name="Suspension…").click()
+    assert page.locator('[data-field="state"]').inner_text().startswith("suspended")
+    assert page.locator("#suspension-trail tbody tr").first.inner_text().split("\t")[1:] == [
+        "Suspended", "Harassed the customer twice", "yes", operator.email,
+    ]
+
+
+def test_an_operator_suspends_a_customer_after_confirming_and_reactivates_them(page, live_server, make_operator, make_customer, chat):
+    from accounts.models import AccountSuspension, User
+
+    operator = make_operator()
+    session = chat(customer=make_customer(call_name="Citra"))
+    log_in(page, live_server, operator)
+    page.locator("#nav-sidebar").get_by_role("link", name="Users").click()
+    page.locator("#result_list tr", has_text="Citra").get_by_role("link", name="Suspend…").click()
+
+    page.get_by_label("Reason").fill("Threatening messages to the mitra")
+    page.get_by_role("button", name="Suspend…").click()
+    assert page.get_by_role("heading", name="Suspend Citra?").is_visible()
+    assert not User.objects.get(pk=session.customer.pk).is_suspended  # nothing until confirmed
+    shot(page, "suspension-confirm")
+    page.get_by_role("button", name="Confirm suspension").click()
+
+    assert "Citra is suspended. Their active sessions go on." in page.locator(".messagelist").inner_text()
+    assert User.objects.get(pk=session.customer.pk).is_suspended
+    assert ChatSession.objects.get(pk=session.pk).status == "active"
+    shot(page, "suspension")
+
+    page.get_by_label("Reason").fill("Talked it through")
+    page.get_by_role("button", name="Reactivate").click()
+    assert "Citra is active again." in page.locator(".messagelist").inner_text()
+    assert list(AccountSuspension.objects.order_by("id").values_list("action", flat=True)) == ["suspended", "reactivated"]
+
+
+def test_the_settings_list_editors_add_and_remove_phrases_and_resources(page, live_server, make_operator):
+    from live_settings.registry import DEFAULT_CRISIS_PHRASES, DEFAULT_CRISIS_RESOURCES
+
+    log_in(page, live_server, make_operator())
+    page.goto(f"{live_server.url}/admin/settings/")
+    phrases = page.locator("#setting-crisis_phrases")
+    # the script replaced the spare empty rows with an Add button
+    assert phrases.locator("input").count() == len(DEFAULT_CRISIS_PHRASES)
+
+    phrases.get_by_role("button", name=f"Remove phrase {DEFAULT_CRISIS_PHRASES.index('suicide') + 1}").click()
+    phrases.get_by_role("button", name="Add phrase").click()
+    page.keyboard.type("capek hidup")  # the new row has the focus
+    assert phrases.get_by_label(f"Phrase {len(DEFAULT_CRISIS_PHRASES)}", exact=True).input_value() == "capek hidup"
+    resources = page.locator("#setting-crisis_resources")
+    resources.get_by_role("button", name="Add resource").click()
+    resources.get_by_label("Resource 4 name").fill("Into The Light Indonesia")
+    resources.get_by_label("Resource 4 url").fill("https://www.intothelightid.org")
+    shot(page, "settings-lists")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(f"{live_server.url}/admin/settings/")
+
+    assert page.locator(".messagelist .success").is_visible(), page.locator(".messagelist").inner_text()
+    stored = config_all_fresh()
+    assert stored["crisis_phrases"] == [p for p in DEFAULT_CRISIS_PHRASES if p != "suicide"] + ["capek hidup"]
+    assert stored["crisis_resources"] == DEFAULT_CRISIS_RESOURCES + [
+        {"name": "Into The Light Indonesia", "contact": "", "url": "https://www.intothelightid.org", "hours": ""}
+    ]
+    assert phrases.locator('input[value="capek hidup"]').count() == 1
+    assert "Added: capek hidup. Removed: suicide." in page.locator("#settings-history").inner_text()

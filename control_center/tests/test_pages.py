@@ -15,6 +15,12 @@ from django.test import Client
 
 from accounts.models import MitraProfile, Role, User
 from config.errors import ConflictError
+from control_center.tests.page_reading import changelist_rows as _result_rows
+from control_center.tests.page_reading import settings_form_data as _form
+from control_center.tests.page_reading import fragment_text as _text
+from control_center.tests.page_reading import page_html as _html
+from control_center.tests.page_reading import page_messages as _messages
+from control_center.tests.page_reading import table_cells as _table
 from failed_pairings.models import PairingFailure, PairingFailureAction
 from failed_pairings.services import failed_pairing_action
 from live_settings.models import ConfigChange, ConfigEntry
@@ -35,51 +41,14 @@ SESI = "/admin/pairing/chatsession/"
 USERS = "/admin/accounts/customerprofile/"
 MITRAS = "/admin/mitras/"
 MITRAS_JSON = "/admin/mitras/live.json"
+SAFETY = "/admin/safety/"
+SAFETY_JSON = "/admin/safety/live.json"
+SAFETY_COUNTS = "/admin/safety/counts.json"
+REPORTS = "/admin/reports/"
 LOGIN = "/admin/login/"
 
 
-# --- HTML reading -------------------------------------------------------------------------
-def _text(fragment: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", fragment))).strip()
-
-
-def _html(response) -> str:
-    return response.content.decode()
-
-
-def _table(response, table_id: str) -> tuple[list[str], list[list[str]]]:
-    """(header texts, body rows of cell texts) of the table with this id."""
-    table = re.search(rf'<table[^>]*id="{table_id}"[^>]*>(.*?)</table>', _html(response), re.S)
-    assert table is not None, f"no table #{table_id}"
-    head = re.search(r"<thead>(.*?)</thead>", table.group(1), re.S).group(1)
-    body = re.search(r"<tbody>(.*?)</tbody>", table.group(1), re.S).group(1)
-    header = [_text(cell) for cell in re.findall(r"<th[^>]*>(.*?)</th>", head, re.S)]
-    rows = [
-        [_text(cell) for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
-        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
-    ]
-    return header, rows
-
-
-def _messages(response) -> list[tuple[str, str]]:
-    listed = re.search(r'<ul class="messagelist">(.*?)</ul>', _html(response), re.S)
-    if listed is None:
-        return []
-    return [(tags, _text(text)) for tags, text in re.findall(r'<li class="([^"]*)">(.*?)</li>', listed.group(1), re.S)]
-
-
-# --- clients -------------------------------------------------------------------------------
-@pytest.fixture
-def operator(make_operator):
-    return make_operator()
-
-
-@pytest.fixture
-def cc(operator):
-    """The control center in a browser-like client, logged in as ``operator``."""
-    client = Client()
-    client.force_login(operator)
-    return client
+# the ``operator`` and ``cc`` (logged-in client) fixtures: control_center/tests/conftest.py
 
 
 # =========================================================================================
@@ -238,7 +207,7 @@ def test_the_cause_select_offers_every_cause_tag(cc):
     assert re.findall(r'<option value="([a-z_]+)"', select) == [
         "no_mitra_available", "all_mitras_rejected", "customer_cancelled", "targeted_mitra_offline",
         "targeted_mitra_at_capacity", "targeted_mitra_rejected", "targeted_mitra_timeout", "payment_expired_unused",
-        "payment_settled_after_expiry", "extension_unused",
+        "payment_settled_after_expiry", "extension_unused", "account_suspended", "customer_blocked_mitra",
     ]
 
 
@@ -380,7 +349,12 @@ LABELS = {
     "early_end_customer_enabled": "Customer Boleh Mengakhiri Sesi Lebih Awal",
     "early_end_mitra_enabled": "Bestie Boleh Mengakhiri Sesi Lebih Awal",
     "closing_goodbye_seconds": "Durasi Salam Penutup",
+    "crisis_phrases": "Frasa Krisis",
+    "crisis_resources": "Layanan Bantuan Krisis",
+    "safety_protocol_text": "Panduan Bestie Saat Krisis",
+    "rating_window_days": "Batas Waktu Memberi Rating",
 }
+LEGENDS = ("extension_default_action_on_timeout", "crisis_phrases", "crisis_resources")  # a group of inputs: a legend, no label
 # SPEC §2: (default, min, max)
 NUMBERS = {
     "max_customers_per_mitra": (1, 1, 20),
@@ -390,6 +364,7 @@ NUMBERS = {
     "extension_timeout_seconds": (10, 1, 600),
     "free_trial_duration_minutes": (15, 1, 120),
     "closing_goodbye_seconds": (60, 0, 600),
+    "rating_window_days": (7, 1, 90),
 }
 BOOLEANS = {"free_trial_enabled": True, "early_end_customer_enabled": True, "early_end_mitra_enabled": False}
 
@@ -403,20 +378,6 @@ def _field(response, key: str) -> str:
 
 def _field_errors(response, key: str) -> list[str]:
     return [_text(e) for e in re.findall(r'<div class="cc-errors" role="alert">(.*?)</div>', _field(response, key), re.S)]
-
-
-def _form(**overrides) -> dict:
-    """The Settings form as a browser posts it: every current value, with ``overrides``
-    (a False boolean is an unchecked box: absent from the post)."""
-    values = {**config_all_fresh(), **overrides}
-    data = {}
-    for key, value in values.items():
-        if isinstance(value, bool):
-            if value:
-                data[key] = "on"
-        else:
-            data[key] = str(value)
-    return data
 
 
 def _changes() -> list[tuple]:
@@ -436,7 +397,7 @@ def test_the_settings_page_lists_every_key_with_its_label_and_input(cc):
     assert set(LABELS) == set(SETTINGS)
     for key, label in LABELS.items():
         block = _field(response, key)
-        if key == "extension_default_action_on_timeout":
+        if key in LEGENDS:
             assert re.search(r'<legend class="cc-label">(.*?)</legend>', block).group(1) == label
         else:
             assert re.search(rf'<label class="cc-label" for="id_{key}">(.*?)</label>', block).group(1) == label, key
@@ -594,17 +555,6 @@ def waiting_session(make_customer, online_mitra, confirmed_payment):
     return attempt
 
 
-def _result_rows(response) -> dict[str, dict]:
-    """Admin changelist rows by object id → {column class: text}."""
-    rows = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", re.search(r'<table id="result_list">(.*?)</table>', _html(response), re.S).group(1), re.S):
-        selected = re.search(r'name="_selected_action" value="([^"]+)"', row)
-        cells = dict(re.findall(r'<t[dh] class="field-([a-z_]+)[^"]*"[^>]*>(.*?)</t[dh]>', row, re.S))
-        if cells:
-            rows[selected.group(1) if selected else str(len(rows))] = {name: _text(value) for name, value in cells.items()}
-    return rows
-
-
 def test_an_active_session_stays_listed_as_active_when_its_mitra_goes_offline(cc, active_session, waiting_session, api_client_for):
     # given: the mitra goes offline through the app
     mitra = active_session.mitra
@@ -684,7 +634,9 @@ def test_operators_see_customers_call_name_email_and_phone(cc, make_customer):
 # =========================================================================================
 # Access, login, sidebar
 # =========================================================================================
-@pytest.mark.parametrize("path", ["/admin/", FAILED_PAIRINGS, SETTINGS_PAGE, SESI, USERS, MITRAS, MITRAS_JSON])
+@pytest.mark.parametrize(
+    "path", ["/admin/", FAILED_PAIRINGS, SETTINGS_PAGE, SESI, USERS, MITRAS, MITRAS_JSON, SAFETY, SAFETY_JSON, SAFETY_COUNTS, REPORTS]
+)
 def test_anonymous_is_sent_to_the_login(path, client):
     response = client.get(path)
 
@@ -759,12 +711,17 @@ def test_the_sidebar_lists_the_pages_in_order(cc):
         ("Mitra", MITRAS, False),
         ("Sesi", SESI, False),
         ("Failed Pairings", FAILED_PAIRINGS, False),
+        ("Safety", SAFETY, False),
+        ("Reports", REPORTS, False),
         ("Users", USERS, False),
         ("Settings", SETTINGS_PAGE, False),
     ]
     assert [(label, current) for label, _, current in _sidebar(cc.get(FAILED_PAIRINGS))] == [
-        ("Dashboard", False), ("Mitra", False), ("Sesi", False), ("Failed Pairings", True), ("Users", False), ("Settings", False),
+        ("Dashboard", False), ("Mitra", False), ("Sesi", False), ("Failed Pairings", True), ("Safety", False),
+        ("Reports", False), ("Users", False), ("Settings", False),
     ]
+    assert [label for label, _, current in _sidebar(cc.get(SAFETY)) if current] == ["Safety"]
+    assert [label for label, _, current in _sidebar(cc.get(REPORTS)) if current] == ["Reports"]
 
 
 def test_every_sidebar_page_opens(cc):
@@ -788,10 +745,10 @@ def test_the_mitra_page_and_its_json_show_status_connection_and_load(cc, active_
     # then
     assert page.status_code == 200
     header, rows = _table(page, "mitra-table")
-    assert header == ["Mitra", "Login", "Status", "Connected", "Active sessions / capacity"]
+    assert header == ["Mitra", "Login", "Status", "Connected", "Active sessions / capacity", "Rating", "Ratings", "Account"]
     assert rows == [
-        ["Bestie Ana", idle.email, "offline", "not connected", "0 / 1"],
-        ["Bestie Sekar", busy.email, "online", "connected", "1 / 1"],
+        ["Bestie Ana", idle.email, "offline", "not connected", "0 / 1", "—", "0", "Suspension…"],
+        ["Bestie Sekar", busy.email, "online", "connected", "1 / 1", "—", "0", "Suspension…"],
     ]
     assert data.status_code == 200
     profiles = {p.user_id: p for p in MitraProfile.objects.all()}
@@ -800,6 +757,8 @@ def test_the_mitra_page_and_its_json_show_status_connection_and_load(cc, active_
             {
                 "id": str(user.id), "display_name": name, "login": user.email, "status": status, "connected": connected,
                 "active_sessions": active, "capacity": 1, "status_changed_at": profiles[user.id].status_changed_at.isoformat(),
+                "rating_average": None, "rating_count": 0, "rating_label": "—", "suspended": False,
+                "suspension_url": f"/admin/users/{user.id}/suspension",
             }
             for user, name, status, connected, active in [
                 (idle, "Bestie Ana", "offline", False, 0), (busy, "Bestie Sekar", "online", True, 1)
@@ -815,7 +774,7 @@ def test_the_mitra_page_creates_a_mitra(cc, client):
     assert _messages(response) == [("success", "Mitra Bestie Baru created (offline until they go online).")]
     user = User.objects.get(email="baru@example.test")
     assert (user.role, user.is_staff, user.mitra_profile.display_name, user.mitra_profile.status) == ("mitra", False, "Bestie Baru", "offline")
-    assert ["Bestie Baru", "baru@example.test", "offline", "not connected", "0 / 1"] in _table(response, "mitra-table")[1]
+    assert ["Bestie Baru", "baru@example.test", "offline", "not connected", "0 / 1", "—", "0", "Suspension…"] in _table(response, "mitra-table")[1]
     token = client.post("/api/auth/token", {"login": "baru@example.test", "password": "curhat-demo-123"}, content_type="application/json")
     assert (token.status_code, token.json()["role"]) == (200, "mitra")
 
@@ -870,3 +829,70 @@ def test_a_gateway_refund_shows_pending_then_the_gateways_refusal(cc, failure_ro
     assert "Refund pending" in pending_row and "<select" not in pending_row
     assert "Refund refused by the payment gateway: 412: Transaction cannot be refunded" in _text(refused_row)
     assert '<option value="credited">' in refused_row
+
+
+# --- ratings (SPEC §12) ---------------------------------------------------------------------
+def _rated(chat, mitra, stars: list[int], make_customer) -> None:
+    """``stars`` ratings of ``mitra``: one completed session each, rated by its customer."""
+    from safety.services import rating_create
+
+    for value in stars:
+        customer = make_customer()
+        session = chat(customer=customer, mitra=mitra, status="completed")
+        rating_create(customer=customer, chat_session_id=session.id, stars=value, comment="makasih")
+
+
+def test_the_mitra_page_shows_each_mitras_rating_average_and_count(cc, chat, make_mitra, make_customer, settings_now):
+    # given: Sekar rated 5, 4, 4 and busy in a session (capacity 2); Ana rated 3, 4; Citra unrated
+    settings_now(max_customers_per_mitra=2)
+    sekar = make_mitra(display_name="Bestie Sekar")
+    _rated(chat, sekar, [5, 4, 4], make_customer)
+    chat(customer=make_customer(), mitra=sekar)  # active
+    ana = make_mitra(display_name="Bestie Ana")
+    _rated(chat, ana, [3, 4], make_customer)
+    make_mitra(display_name="Bestie Citra")
+
+    # when
+    page = cc.get(MITRAS)
+    data = {m["display_name"]: m for m in cc.get(MITRAS_JSON).json()["mitras"]}
+
+    # then: ratings are counted on their own, not multiplied by the sessions
+    rows = {row[0]: row for row in _table(page, "mitra-table")[1]}
+    assert {name: (row[4], row[5], row[6]) for name, row in rows.items()} == {
+        "Bestie Ana": ("0 / 2", "3.5 ★", "2"),
+        "Bestie Citra": ("0 / 2", "—", "0"),
+        "Bestie Sekar": ("1 / 2", "4.3 ★", "3"),
+    }
+    assert {name: (m["active_sessions"], m["rating_average"], m["rating_count"], m["rating_label"]) for name, m in data.items()} == {
+        "Bestie Ana": (0, 3.5, 2, "3.5 ★"),
+        "Bestie Citra": (0, None, 0, "—"),
+        "Bestie Sekar": (1, 4.33, 3, "4.3 ★"),
+    }
+
+
+def test_a_half_star_average_rounds_up_on_the_page(cc, chat, make_mitra, make_customer):
+    mitra = make_mitra(display_name="Bestie Dewi")
+    _rated(chat, mitra, [4, 5, 4, 4], make_customer)  # 4.25
+
+    assert _table(cc.get(MITRAS), "mitra-table")[1][0][5] == "4.3 ★"
+
+
+@pytest.mark.parametrize("mitras", [5, 60])
+def test_the_mitra_page_costs_the_same_number_of_queries_for_5_or_60_mitras(
+    mitras, cc, chat, make_mitra, make_customer, django_assert_num_queries
+):
+    # given: every third mitra rated twice, every fourth in a session
+    for index in range(mitras):
+        mitra = make_mitra()
+        if index % 3 == 0:
+            _rated(chat, mitra, [5, 3], make_customer)
+        if index % 4 == 0:
+            chat(customer=make_customer(), mitra=mitra)
+
+    # when / then: session, user, the setting, the mitras (sessions counted, ratings in
+    # subqueries), and the admin base template's two permission reads
+    with django_assert_num_queries(6):
+        response = cc.get(MITRAS)
+    assert len(_table(response, "mitra-table")[1]) == mitras
+    with django_assert_num_queries(3):
+        assert len(cc.get(MITRAS_JSON).json()["mitras"]) == mitras

@@ -21,7 +21,7 @@ DEFAULTS = {
     "early_end_customer_enabled": True,
     "early_end_mitra_enabled": False,
     "closing_goodbye_seconds": 60,
-    # SPEC §12 (its starter values are checked in test_safety_settings.py)
+    # SPEC §12 (its starter values are checked in safety/tests/test_crisis.py)
     "crisis_phrases": DEFAULT_CRISIS_PHRASES,
     "crisis_resources": DEFAULT_CRISIS_RESOURCES,
     "safety_protocol_text": DEFAULT_SAFETY_PROTOCOL_TEXT,
@@ -139,3 +139,37 @@ def test_patch_by_a_mitra_is_403_and_changes_nothing(mitra_client):
 
     assert response.status_code == 403
     assert ConfigEntry.objects.count() == 0
+
+
+def test_the_safety_settings_start_with_the_specs_defaults():
+    """SPEC §12: a starter list in Indonesian and English, and the default resources."""
+    phrases = SETTINGS["crisis_phrases"].default
+    for phrase in ("bunuh diri", "ingin mati", "mengakhiri hidup", "menyakiti diri", "self harm", "kill myself", "suicide"):
+        assert phrase in phrases
+    assert SETTINGS["crisis_resources"].default == [
+        {"name": "Layanan kesehatan jiwa (Kemenkes)", "contact": "119 ext 8", "url": "", "hours": "24 jam"},
+        {"name": "Healing119", "contact": "", "url": "https://healing119.id", "hours": "24 jam"},
+        {"name": "Darurat", "contact": "112", "url": "", "hours": "24 jam"},
+    ]
+    for key, spec in SETTINGS.items():
+        assert spec.validate(spec.default) == spec.default, key
+
+
+@pytest.mark.parametrize(
+    "key, value, error",
+    [
+        ("crisis_phrases", [], "Must be a list of at least one phrase."),
+        ("crisis_phrases", ["bunuh diri", "BUNUH  DIRI"], 'Phrase 2: "BUNUH  DIRI" matches the same messages as "bunuh diri".'),
+        ("crisis_phrases", ["ok", " padded"], "Phrase 2: Must not start or end with spaces."),
+        ("crisis_resources", [{"name": "Darurat", "contact": "", "url": "", "hours": ""}], "Resource 1: Give a contact (phone number) or a url."),
+        ("crisis_resources", [{"name": "X", "contact": "", "url": "ftp://x", "hours": ""}], "Resource 1 url: Must be an http(s) address, e.g. https://healing119.id."),
+        ("safety_protocol_text", "", "Must not be empty."),
+        ("rating_window_days", 91, "Must be between 1 and 90 hari."),
+    ],
+)
+def test_patch_refuses_bad_safety_settings_with_a_readable_error(operator_client, key, value, error):
+    response = operator_client.patch("/internal/config", {key: value}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {key: [error]}
+    assert ConfigEntry.objects.count() == 0 and ConfigChange.objects.count() == 0

@@ -14,8 +14,11 @@
         `<tr data-mitra="${text(m.id)}"><td>${text(m.display_name)}</td><td>${text(m.login)}</td>` +
         `<td><span class="cc-badge cc-${text(m.status)}" data-field="status">${text(m.status)}</span></td>` +
         `<td><span class="cc-badge ${m.connected ? "cc-yes" : "cc-no"}" data-field="connected">${m.connected ? "connected" : "not connected"}</span></td>` +
-        `<td data-field="load">${m.active_sessions} / ${m.capacity}</td></tr>`).join("") :
-        '<tr><td colspan="5">No mitras yet.</td></tr>';
+        `<td data-field="load">${m.active_sessions} / ${m.capacity}</td>` +
+        `<td data-field="rating">${text(m.rating_label)}</td><td data-field="rating-count">${m.rating_count}</td>` +
+        `<td data-field="account">${m.suspended ? '<span class="cc-badge cc-suspended">suspended</span> ' : ""}` +
+        `<a href="${text(m.suspension_url)}">Suspension…</a></td></tr>`).join("") :
+        '<tr><td colspan="8">No mitras yet.</td></tr>';
       document.getElementById("mitra-refreshed").textContent = "Refreshed " + new Date().toLocaleTimeString() + " (every 5 s).";
     } catch (e) { /* next tick retries */ }
   }
