@@ -113,7 +113,7 @@ def test_the_protocol_text_is_saved_with_its_line_breaks(cc):
     [
         ("crisis_phrases", {"crisis_phrases": ["bunuh diri", "Bunuh  Diri", "ingin mati"]}, 'Phrase 2: "Bunuh Diri" matches the same messages as "bunuh diri".'),
         ("crisis_phrases", {"crisis_phrases": ["", " "]}, "Must be a list of at least one phrase."),
-        ("crisis_phrases", {"crisis_phrases": ["ok", "x" * 101]}, "Phrase 2: At most 100 characters."),
+        ("crisis_phrases", {"crisis_phrases": ["oke", "x" * 101]}, "Phrase 2: At most 100 characters."),
         (
             "crisis_resources",
             {"crisis_resources-name": ["Darurat", "Healing119"], "crisis_resources-contact": ["112", ""],

@@ -160,7 +160,7 @@ def test_the_safety_settings_start_with_the_specs_defaults():
     [
         ("crisis_phrases", [], "Must be a list of at least one phrase."),
         ("crisis_phrases", ["bunuh diri", "BUNUH  DIRI"], 'Phrase 2: "BUNUH  DIRI" matches the same messages as "bunuh diri".'),
-        ("crisis_phrases", ["ok", " padded"], "Phrase 2: Must not start or end with spaces."),
+        ("crisis_phrases", ["oke", " padded"], "Phrase 2: Must not start or end with spaces."),
         ("crisis_resources", [{"name": "Darurat", "contact": "", "url": "", "hours": ""}], "Resource 1: Give a contact (phone number) or a url."),
         ("crisis_resources", [{"name": "X", "contact": "", "url": "ftp://x", "hours": ""}], "Resource 1 url: Must be an http(s) address, e.g. https://healing119.id."),
         ("safety_protocol_text", "", "Must not be empty."),
