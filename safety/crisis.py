@@ -2,8 +2,8 @@
 raising one alert per session and phrase, and operators' steps on alerts.
 
 Nothing here ever blocks or delays a message: ``customer_message_screen`` runs after
-the message's commit (on a thread of its own on the fast path), and a match is raised
-by a worker (``safety.tasks.raise_crisis_alerts``).
+the message's commit, on the process's screening thread (``chat/services.py``), and a
+match is raised by a worker (``safety.tasks.raise_crisis_alerts``).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def customer_message_screen(*, chat_session_id, message_id, text: str) -> list[s
     Returns the phrases found."""
     phrases = selectors.crisis_phrases_in(text)
     if phrases:
-        args = [str(chat_session_id), str(message_id), phrases]
+        args = [str(chat_session_id), str(message_id) if message_id is not None else None, phrases]
         try:
             current_app.send_task(RAISE_TASK, args=args)
         except Exception as exc:
