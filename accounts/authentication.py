@@ -1,7 +1,7 @@
 """The API's bearer-token authentication: simplejwt's, refusing suspended accounts
 (SPEC §12: 401 ``account_suspended``) as it refuses deactivated ones.
 
-https://django-rest-framework-simplejwt.readthedocs.io/en/latest/customizing_token_claims.html
+https://www.django-rest-framework.org/api-guide/authentication/#custom-authentication
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ Every customer on the home screen polls ``GET /api/client/mitra-availability`` e
 5 s (SPEC §3), so it is the most frequent request by far. Its happy path — a valid
 customer access token and an answer already in the shared cache — needs no database,
 no middleware and no thread: this ASGI wrapper answers it on the event loop from the
-JWT claims and one Redis read (and, once a second per process, the shared set of suspended
-accounts). Everything else (no or bad token, another role, a suspended account or one
-not known not to be, another method, a cold cache, a Redis error) goes to Django and ``AvailabilityApi`` unchanged,
-so errors keep the one shape of API.md and the schema still describes the endpoint.
+JWT claims and one Redis read (and, once a second per process, the shared set of
+suspended accounts). Everything else (no or bad token, another role, a suspended
+account or one not known not to be, another method, a cold cache, a Redis error) goes
+to Django and ``AvailabilityApi`` unchanged, so errors keep the one shape of API.md
+and the schema still describes the endpoint.
 """
 
 from __future__ import annotations
