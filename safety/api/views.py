@@ -24,40 +24,44 @@ from safety.representations import (
 )
 
 
-class _ReportInput(serializers.Serializer):
+class ReportInput(serializers.Serializer):
     reason = serializers.ChoiceField(choices=ReportReason.choices)
     text = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 
-class ClientReportApi(APIView):
+class _ReportApi(APIView):
+    """Report the other side of a session you took part in. Once per session: a repeat
+    answers 200 with the first report."""
+
+    InputSerializer = ReportInput
+
+    @extend_schema(request=InputSerializer, responses={201: ReportSerializer, 200: ReportSerializer})
+    def post(self, request, id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        report, created = services.report_create(user=request.user, chat_session_id=id, **data.validated_data)
+        return Response(report_payload(report), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ClientReportApi(_ReportApi):
     """Report the bestie of a session you took part in; ``block`` also blocks them.
     Once per session: a repeat answers 200 with the first report."""
 
     permission_classes = [IsCustomer]
 
-    class InputSerializer(_ReportInput):
+    class InputSerializer(ReportInput):
         block = serializers.BooleanField(default=False)
 
     @extend_schema(request=InputSerializer, responses={201: ReportSerializer, 200: ReportSerializer})
     def post(self, request, id):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        report, created = services.report_create(user=request.user, chat_session_id=id, **data.validated_data)
-        return Response(report_payload(report), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return super().post(request, id)
 
 
-class MitraReportApi(APIView):
-    """Report the customer of a session you took part in (the report names nobody back)."""
+class MitraReportApi(_ReportApi):
+    """Report the customer of a session you took part in (the report names nobody back).
+    Once per session: a repeat answers 200 with the first report."""
 
     permission_classes = [IsMitra]
-    InputSerializer = _ReportInput
-
-    @extend_schema(request=InputSerializer, responses={201: ReportSerializer, 200: ReportSerializer})
-    def post(self, request, id):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        report, created = services.report_create(user=request.user, chat_session_id=id, **data.validated_data)
-        return Response(report_payload(report), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class BlockListApi(APIView):
@@ -126,13 +130,25 @@ class OperatorPagination(PageNumberPagination):
     page_size = 50
 
 
-class SafetyAlertListApi(ListAPIView):
-    """Open alerts first, then the rest, newest first; ``?status=open`` for one status."""
+class _StatusListApi(ListAPIView):
+    """An operators' list, open first then newest first, 50 a page; ``?status=`` for
+    one status (the subclass's ``InputSerializer`` names them)."""
 
     permission_classes = [IsOperator]
-    serializer_class = SafetyAlertSerializer
     pagination_class = OperatorPagination
     filter_backends = []
+
+    def get_queryset(self):
+        params = self.InputSerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return self.selector(status=params.validated_data.get("status"))
+
+
+class SafetyAlertListApi(_StatusListApi):
+    """Open alerts first, then the rest, newest first; ``?status=open`` for one status."""
+
+    serializer_class = SafetyAlertSerializer
+    selector = staticmethod(selectors.safety_alerts_list)
 
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=AlertStatus.choices, required=False)
@@ -140,11 +156,6 @@ class SafetyAlertListApi(ListAPIView):
     @extend_schema(parameters=[InputSerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        params = self.InputSerializer(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        return selectors.safety_alerts_list(status=params.validated_data.get("status"))
 
 
 class SafetyAlertActionApi(APIView):
@@ -162,13 +173,11 @@ class SafetyAlertActionApi(APIView):
         return Response(SafetyAlertSerializer(alert).data)
 
 
-class ReportListApi(ListAPIView):
+class ReportListApi(_StatusListApi):
     """Open reports first, then the rest, newest first; ``?status=open`` for one status."""
 
-    permission_classes = [IsOperator]
     serializer_class = OperatorReportSerializer
-    pagination_class = OperatorPagination
-    filter_backends = []
+    selector = staticmethod(selectors.reports_list)
 
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=ReportStatus.choices, required=False)
@@ -176,11 +185,6 @@ class ReportListApi(ListAPIView):
     @extend_schema(parameters=[InputSerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        params = self.InputSerializer(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        return selectors.reports_list(status=params.validated_data.get("status"))
 
 
 class ReportActionApi(APIView):
