@@ -21,11 +21,19 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the retention purge erased the text (SPEC §13); the message itself stays.",
+    )
 
     class Meta:
         db_table = "chat_messages"
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["chat_session", "created_at", "id"], name="idx_chat_messages_session")]
+        indexes = [
+            models.Index(fields=["chat_session", "created_at", "id"], name="idx_chat_messages_session"),
+            # the retention purge's next batch: the oldest texts still kept
+            models.Index(fields=["created_at"], condition=models.Q(purged_at__isnull=True), name="idx_chat_messages_unpurged"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["chat_session", "sender", "client_message_id"], name="chat_messages_client_id_once"),
         ]

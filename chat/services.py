@@ -8,6 +8,7 @@ import asyncio
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from django.db import connection, connections, transaction
 from django.utils import timezone
@@ -18,6 +19,7 @@ from chat.representations import message_payload
 from config import async_db
 from config.errors import ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
+from live_settings.selectors import config_get
 from pairing.models import ChatSession, ChatStatus
 from realtime.delivery import Event, deliver, enqueue_on_loop
 from safety.crisis import customer_message_screen
@@ -216,3 +218,42 @@ def messages_mark(*, user, chat_session_id, up_to, kind: str) -> int:
             ]
         )
     return changed
+
+
+# --- retention (SPEC §13) ------------------------------------------------------------------------
+PURGE_BATCH = 10_000
+
+# one batch: the oldest texts still kept, locked so that two purges (a command beside
+# beat's task) split the work; the text goes, the row stays (receipts, history pages)
+_PURGE_SQL = f"""
+WITH batch AS (
+    SELECT id FROM {Message._meta.db_table}
+    WHERE purged_at IS NULL AND created_at < %(cutoff)s
+    ORDER BY created_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {Message._meta.db_table} m SET text = '', purged_at = %(now)s
+FROM batch WHERE m.id = batch.id
+"""
+
+
+def messages_purge(*, now=None, batch_size: int = PURGE_BATCH) -> int:
+    """Erase the text of every message older than ``message_retention_days`` (SPEC §13),
+    in batches of ``batch_size``, each committed on its own: the memory used does not
+    grow with the number of messages, and a pass that stops half way (a deploy, a
+    killed worker) leaves the rest to the next one. Idempotent. Returns the number of
+    messages purged by this pass."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=config_get("message_retention_days"))
+    purged = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_PURGE_SQL, {"cutoff": cutoff, "now": now, "limit": batch_size})
+            batch = cursor.rowcount
+        purged += batch
+        if batch < batch_size:
+            break
+    if purged:
+        logger.info("retention purge: %d message text(s) older than %s erased", purged, cutoff.date())
+    return purged

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -268,6 +269,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-payments": {"task": "payments.tasks.sweep_payments", "schedule": 60.0},
     # the suspended accounts' shared set, in case Redis lost it (accounts/suspended.py)
     "publish-suspended-users": {"task": "accounts.tasks.publish_suspended_users", "schedule": 30.0},
+    # SPEC §13: message texts past message_retention_days, daily at 03:00 WIB (20:00 UTC)
+    "purge-messages": {"task": "chat.tasks.purge_messages", "schedule": crontab(hour=20, minute=0)},
 }
 
 

@@ -228,6 +228,12 @@ SETTINGS: dict[str, SettingSpec] = {
             "rating_window_days", 7, "int", "Batas Waktu Memberi Rating",
             "How long after a session ends its customer may rate it.", unit="hari", min_value=1, max_value=90,
         ),
+        # SPEC §13: privacy
+        SettingSpec(
+            "message_retention_days", 90, "int", "Masa Simpan Pesan",
+            "Message texts older than this are erased by the daily purge (the messages stay, without text).",
+            unit="hari", min_value=1, max_value=3650,
+        ),
     )
 }
 

@@ -353,6 +353,7 @@ LABELS = {
     "crisis_resources": "Layanan Bantuan Krisis",
     "safety_protocol_text": "Panduan Bestie Saat Krisis",
     "rating_window_days": "Batas Waktu Memberi Rating",
+    "message_retention_days": "Masa Simpan Pesan",
 }
 LEGENDS = ("extension_default_action_on_timeout", "crisis_phrases", "crisis_resources")  # a group of inputs: a legend, no label
 # SPEC §2: (default, min, max)

@@ -26,6 +26,8 @@ DEFAULTS = {
     "crisis_resources": DEFAULT_CRISIS_RESOURCES,
     "safety_protocol_text": DEFAULT_SAFETY_PROTOCOL_TEXT,
     "rating_window_days": 7,
+    # SPEC §13
+    "message_retention_days": 90,
 }
 
 

@@ -40,6 +40,7 @@ from ops.bench.scenarios import (
     p4_messages_and_p5_deadlines,
     p6_sweeper,
     p7_idle_sockets,
+    p8_retention_purge,
     settle,
 )
 from ops.embedded_services import EmbeddedServices
@@ -118,6 +119,7 @@ async def run_scenarios(ctx: dict, only: list[str], deadline: float) -> None:
             "P3": p3_accept_race,
             "P4": p4_messages_and_p5_deadlines,
             "P6": lambda bench: p6_sweeper(bench, p6_customers),
+            "P8": p8_retention_purge,
         }
         for name, (what, bound) in SCENARIOS.items():
             if name not in only:

@@ -334,3 +334,48 @@ def delivery_dropped() -> int | None:
         return None
     stats = delivery_stats()
     return int(stats["events_dropped"]) if "events_dropped" in stats else None
+
+
+def old_messages(pairs: list[tuple[str, str]], total: int, *, days_old: int) -> int:
+    """``total`` messages spread over one completed session per ``(customer_id,
+    mitra_id)``, all ``days_old`` days old (past the retention the purge keeps): made
+    by one ``INSERT … SELECT`` over ``generate_series`` in the database, then analysed.
+    Returns the number of messages with text before the purge."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from chat.models import Message
+    from pairing.models import ChatSession, ChatStatus
+
+    session_ids = active_sessions(pairs)
+    ChatSession.objects.filter(id__in=session_ids).update(status=ChatStatus.COMPLETED, ended_at=timezone.now())
+    table = Message._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (id, chat_session_id, sender, sender_user_id, text, client_message_id, created_at)
+            SELECT gen_random_uuid(), s.id, 'customer', s.customer_id,
+                   'pesan lama nomor ' || g || ' dengan teks yang cukup panjang untuk sebuah curhat', 'p8-' || g,
+                   now() - make_interval(days => %s) - g * interval '1 millisecond'
+            FROM generate_series(1, %s) AS g
+            JOIN (SELECT id, customer_id, row_number() OVER (ORDER BY id) - 1 AS n FROM chat_sessions WHERE id = ANY(%s::uuid[])) AS s
+              ON s.n = g %% %s
+            """,
+            [days_old, total, session_ids, len(session_ids)],
+        )
+        cursor.execute(f"ANALYZE {table}")
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE purged_at IS NULL AND text <> ''")
+        return cursor.fetchone()[0]
+
+
+def unpurged_old_messages(days_old: int) -> int:
+    from django.db import connection
+
+    from chat.models import Message
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM {Message._meta.db_table} WHERE created_at < now() - make_interval(days => %s) AND text <> ''",
+            [days_old - 1],
+        )
+        return cursor.fetchone()[0]

@@ -610,6 +610,52 @@ async def p6_sweeper(b: Bench, customers: list[data.Person]) -> None:
         await b.db(data.beat_sweeper_enabled, True)
 
 
+# --- P8 -----------------------------------------------------------------------------------------
+P8_MESSAGES, P8_SESSIONS, P8_DAYS_OLD, P8_SECONDS, P8_PEAK_BYTES = 1_000_000, 50, 120, 60.0, 64 * 1024 * 1024
+
+
+def timed_purge() -> tuple[float, int, int]:
+    """One pass of beat's daily retention purge (``chat.services.messages_purge``), run
+    here: its seconds, the messages it purged, and the peak of the memory Python
+    allocated during it (``tracemalloc``: what grows with the number of rows, if
+    anything does)."""
+    import tracemalloc
+
+    from chat.services import messages_purge
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        purged = messages_purge()
+        seconds = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return seconds, purged, peak
+
+
+async def p8_retention_purge(b: Bench) -> None:
+    """1,000,000 messages past ``message_retention_days`` (default 90; these are 120 days
+    old): one timed pass of the purge must erase every text within 60 s, in memory that
+    does not grow with the rows."""
+    customers = b.population.take_customers(P8_SESSIONS)
+    pairs = [(c.id, m.id) for c, m in zip(customers, b.population.mitras[-P8_SESSIONS:])]
+    started = time.monotonic()
+    kept = await b.db(data.old_messages, pairs, P8_MESSAGES, days_old=P8_DAYS_OLD)
+    log(f"P8: {kept:,} old messages inserted in {time.monotonic() - started:.0f} s")
+    seconds, purged, peak = b.db_blocking(timed_purge)
+    left = await b.db(data.unpurged_old_messages, P8_DAYS_OLD)
+    b.record(
+        f"P8 retention purge, {P8_MESSAGES:,} messages", f"{seconds:.1f} s", f"<= {P8_SECONDS:.0f} s",
+        seconds <= P8_SECONDS and purged == kept and left == 0,
+        f"one pass purged {purged:,} of {kept:,} ({left} old texts left), in batches of 10,000, one commit each",
+    )
+    b.record(
+        "P8 purge memory (Python peak)", f"{peak / 1024 / 1024:.1f} MiB", f"<= {P8_PEAK_BYTES // 1024 // 1024} MiB",
+        peak <= P8_PEAK_BYTES, "tracemalloc's peak during the pass; no row is loaded into Python",
+    )
+
+
 # --- P7 -----------------------------------------------------------------------------------------
 P7_PER_PROCESS, P7_CONNECT_SECONDS, P7_PUSH_SECONDS = 2_000, 150.0, 60.0
 
@@ -684,5 +730,6 @@ SCENARIOS: dict[str, tuple[str, float]] = {
     "P2": ("blast latency at 100 and 1000 mitras", 240),
     "P3": ("50 simultaneous accepts", 150),
     "P6": ("sweeper: 10,000 stale payments", 240),
+    "P8": ("retention purge: 1,000,000 old messages", 240),
     "P4": ("messages in 100 sessions, with P5 deadlines and the worker kill", 300),
 }
