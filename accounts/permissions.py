@@ -45,3 +45,10 @@ class IsOperator(BasePermission):
             and getattr(user, "is_active", False)
             and request_role(request) == Role.OPERATOR
         )
+
+
+class IsCustomerOrMitra(BasePermission):
+    message = "Only customers and mitras may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return request_role(request) in (Role.CUSTOMER, Role.MITRA)

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "extensions",
     "failed_pairings",
     "safety",
+    "privacy",
     "realtime",
     "control_center",
 ]

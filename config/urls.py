@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("payments.api.urls")),
     path("api/", include("extensions.api.urls")),
     path("api/", include("safety.api.urls")),
+    path("api/", include("privacy.api.urls")),
     path("internal/", include("control_center.api.urls")),
     path("internal/", include(safety_urls.internal_urlpatterns)),
     path("admin/", control_center_site.urls),
