@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication, JWTStatelessUserAuthentication
 
+from accounts.models import User
 from accounts.suspended import suspended_users
 
 
@@ -31,6 +32,9 @@ class StatelessSuspensionAwareAuthentication(JWTStatelessUserAuthentication):
 
     def get_user(self, validated_token):
         user = super().get_user(validated_token)
-        if suspended_users.suspended(user.id):
+        if suspended_users.suspended(user.id):  # suspended, or no longer active: read which
+            account = User.objects.filter(id=user.id).values("is_active").first()
+            if account is None or not account["is_active"]:
+                raise exceptions.AuthenticationFailed("User is inactive", code="user_inactive")
             raise AccountSuspended()
         return user

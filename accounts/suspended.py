@@ -2,8 +2,8 @@
 
 Most requests load their user (``accounts.authentication``), and the message send's
 statement reads the user row; the availability poll does neither, on purpose (it must
-stay query-free, ``make bench`` P1). For it, the ids of suspended accounts are shared
-through one Redis set, rebuilt from the database after every suspension or
+stay query-free, ``make bench`` P1). For it, the ids of suspended accounts (and of
+deactivated or erased ones) are shared through one Redis set, rebuilt from the database after every suspension or
 reactivation and by a beat task (``accounts.tasks.publish_suspended_users``), and
 each process keeps what it read for ``SUSPENDED_USERS_PROCESS_CACHE_SECONDS`` (1 s).
 The set carries a marker member: without it (Redis restarted, never built) nobody's
@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.db.models import Q
 
 from accounts.models import User
 from config.redis_client import get_async_redis, get_redis
@@ -28,7 +29,9 @@ def _key() -> str:
 
 def suspended_users_publish() -> int:
     """Rebuild the shared set from the database (one query, one Redis transaction)."""
-    ids = [str(pk) for pk in User.objects.filter(suspended_at__isnull=False).values_list("id", flat=True)]
+    # suspended, and deactivated or erased (SPEC §13): neither may poll any more
+    shut = User.objects.filter(Q(suspended_at__isnull=False) | Q(is_active=False))
+    ids = [str(pk) for pk in shut.values_list("id", flat=True)]
     pipe = get_redis().pipeline(transaction=True)
     pipe.delete(_key())
     pipe.sadd(_key(), _BUILT, *ids)

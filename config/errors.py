@@ -70,6 +70,9 @@ class ErrorCode:
     SESSION_NOT_COMPLETED = "session_not_completed"
     RATING_WINDOW_CLOSED = "rating_window_closed"
     ALERT_RESOLVED = "alert_resolved"
+    # privacy (SPEC §13)
+    ACTIVE_SESSION = "active_session"
+    WRONG_PASSWORD = "wrong_password"
 
 
 class AppError(Exception):

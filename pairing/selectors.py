@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts.models import CustomerProfile, MitraProfile, MitraStatus
+from accounts.models import MitraProfile, MitraStatus
+from accounts.selectors import account_in_use_lock
 from config.errors import NotFoundError
 from config.redis_client import get_async_redis, get_redis
 from live_settings.selectors import config_get
@@ -18,7 +18,6 @@ from safety.models import Block
 
 AVAILABILITY_TTL_SECONDS = 10
 
-_CUSTOMER_OFFERS_LOCK_SQL = f"SELECT 1 FROM {CustomerProfile._meta.db_table} WHERE user_id = %s FOR SHARE"
 
 
 def _available_mitras():
@@ -41,11 +40,11 @@ def available_mitra_ids(*, customer_id=None) -> list:
 
 
 def customer_offers_lock(customer_id) -> None:
-    """Share-lock the customer's profile row while offering their requests: a block of
-    a mitra (``safety.services.block_create``, which takes it exclusively) waits for
-    the offers to commit and then withdraws them, or is seen by the offer's next read."""
-    with connection.cursor() as cursor:
-        cursor.execute(_CUSTOMER_OFFERS_LOCK_SQL, [customer_id])
+    """Share-lock the customer's account row while offering their requests (and refuse
+    an account erased meanwhile): a block of a mitra (``safety.services.block_create``)
+    or an erasure takes it exclusively, so it waits for the offers to commit and then
+    withdraws them, or is seen by the offer's next read."""
+    account_in_use_lock(customer_id)
 
 
 def blocked_customer_ids(*, mitra_id, customer_ids) -> set:

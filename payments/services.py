@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
+from accounts.selectors import account_in_use_lock
 from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
 from config.sql import json_param
@@ -86,12 +87,15 @@ def payment_session_create(
     kind = TierKind.EXTENSION if is_extension else TierKind.SESSION
     tier = None
     if free_trial:
-        # serialize this customer's free-trial requests; the partial unique index is the last word
-        User.objects.select_for_update().filter(pk=customer.pk).first()
+        # serialize this customer's free-trial requests (the partial unique index is the
+        # last word); an account erased meanwhile is refused, as account_in_use_lock does
+        if User.objects.select_for_update().filter(pk=customer.pk, is_active=True).first() is None:
+            raise AppError(ErrorCode.AUTHENTICATION_FAILED, "This account can no longer be used.", status=401)
         if not free_trial_eligible(customer=customer):
             raise AppError(ErrorCode.FREE_TRIAL_NOT_ELIGIBLE, "The free trial is not available for this account.")
         amount, minutes = 0, config_get("free_trial_duration_minutes")
     else:
+        account_in_use_lock(customer.id)  # an erasure committed meanwhile refuses this; one waiting waits for it
         tier = PricingTier.objects.filter(id=tier_id, is_active=True, kind=kind).first()
         if tier is None:
             raise AppError(ErrorCode.INVALID_TIER, f"No active {kind} tier with this id.", errors={"tier_id": ["Unknown tier."]})

@@ -1,9 +1,10 @@
 """Safety and trust commands (SPEC §12): reports, blocks, suspension, ratings (crisis
 signals: ``safety.crisis``).
 
-Lock order (with the rest of the codebase): user row (suspension, ``FOR NO KEY
-UPDATE``) → mitra profile → chat sessions (created_at order) → customer profile (a
-block, exclusively; offers share it) → payment session.
+Lock order (with the rest of the codebase): user row (``FOR NO KEY UPDATE`` by a
+suspension, a block, an erasure; ``FOR SHARE`` by what starts something in the
+account's name, ``accounts.selectors.account_in_use_lock``) → mitra profile → chat
+sessions (created_at order) → payment session.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.models import AccountSuspension, CustomerProfile, MitraProfile, MitraStatus, Role, SuspensionAction, User
+from accounts.models import AccountSuspension, MitraProfile, MitraStatus, Role, SuspensionAction, User
 from accounts.suspended import suspended_users_publish
 from chat.models import SenderRole
 from chat.services import participant_role
@@ -102,13 +103,14 @@ def block_create(*, customer: User, mitra_id) -> Block:
     request to them ends (its payment stays usable for another bestie). Idempotent.
 
     Against a blast being offered at this moment: the blast share-locks the customer's
-    profile before it reads the blocks; this takes it exclusively, so either the
+    account row before it reads the blocks; this takes it exclusively, so either the
     blast's read sees the block, or this waits for the blast to commit and withdraws
-    its offer. Against a late joiner: both lock the customer's waiting attempts first."""
+    its offer. Against a late joiner: both lock the customer's waiting attempts before
+    reading or writing offers."""
     if not User.objects.filter(id=mitra_id, role=Role.MITRA).exists():
         raise NotFoundError("Bestie not found.")
+    list(User.objects.select_for_update(no_key=True).filter(id=customer.id))  # offers share-lock it
     list(ChatSession.objects.select_for_update().filter(customer=customer, status=ChatStatus.WAITING).order_by("created_at", "id"))
-    list(CustomerProfile.objects.select_for_update().filter(user=customer))
     with connection.cursor() as cursor:
         cursor.execute(_BLOCK_SQL, [customer.id, mitra_id])
     pairing_services.offers_withdraw(mitra_id=mitra_id, customer_id=customer.id, returning_cause=CauseTag.CUSTOMER_BLOCKED_MITRA)

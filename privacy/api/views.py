@@ -6,10 +6,13 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCustomerOrMitra
 from privacy.selectors import export_chunks
+from privacy.services import account_erase_by_self
 
 
 class ExportApi(APIView):
@@ -25,3 +28,21 @@ class ExportApi(APIView):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"
         return response
+
+
+class MeApi(APIView):
+    """Erase your account (SPEC §13): your password; refused while a chat of yours is
+    waiting, active or closing. Payments stay for accounting, without your name."""
+
+    permission_classes = [IsCustomerOrMitra]
+    error_statuses = (409,)
+
+    class InputSerializer(serializers.Serializer):
+        password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def delete(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account_erase_by_self(user=request.user, password=data.validated_data["password"])
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,79 @@
+"""Privacy commands (SPEC §13): erasing an account.
+
+An erasure removes what is personal — contact details, name, the texts of messages,
+devices, blocks, rating comments — and keeps what accounting needs (payments,
+transactions, failure rows, sessions) linked to the anonymised account, which can no
+longer sign in: its tokens stop working at once (every REST path and socket checks
+``is_active``; its sockets are closed after the commit).
+
+Races: the erasure takes the account row ``FOR NO KEY UPDATE`` before it looks for a
+live session; a payment, a chat start or a blast's offers take it ``FOR SHARE``
+(``accounts.selectors.account_in_use_lock``) and re-check the account after. Whichever
+commits first wins: a search that got there first makes the erasure answer 409
+``active_session``; one that comes after finds the account gone and starts nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from fcm_django.models import FCMDevice
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from accounts.models import CustomerProfile, MitraProfile, Role, User
+from accounts.suspended import suspended_users_publish
+from chat.models import Message
+from config.errors import AppError, ConflictError, ErrorCode
+from config.on_commit import after_commit
+from pairing.models import ChatSession, ChatStatus
+from privacy.models import AccountErasure
+from safety.models import Block, Rating
+
+logger = logging.getLogger(__name__)
+
+LIVE_STATUSES = (ChatStatus.WAITING, ChatStatus.ACTIVE, ChatStatus.CLOSING)
+ERASED_CUSTOMER_NAME = "Pengguna"
+ERASED_MITRA_NAME = "Bestie"
+
+
+def account_erase_by_self(*, user: User, password: str) -> None:
+    """``DELETE /api/me``: the person's own erasure, with their password."""
+    if not isinstance(password, str) or not user.check_password(password):
+        raise AppError(ErrorCode.WRONG_PASSWORD, "Wrong password.", errors={"password": ["Wrong password."]})
+    account_erase(user_id=user.id, actor_id=user.id)
+
+
+@transaction.atomic
+def account_erase(*, user_id, actor_id) -> None:
+    """Erase a customer's or mitra's personal data (see the module docstring). Refused
+    with 409 ``active_session`` while a session of theirs is waiting, active or closing.
+    Erasing an erased account changes nothing."""
+    user = User.objects.select_for_update(no_key=True).filter(id=user_id, role__in=[Role.CUSTOMER, Role.MITRA]).first()
+    if user is None or hasattr(user, "erasure"):
+        return
+    live = ChatSession.objects.filter(Q(customer=user) | Q(mitra=user), status__in=LIVE_STATUSES)
+    if live.exists():
+        raise ConflictError(ErrorCode.ACTIVE_SESSION, "Finish or cancel your running chat first.")
+    now = timezone.now()
+    # the texts: everything this person wrote, and (a customer's) whole conversations
+    conversations = Q(sender_user=user) | Q(chat_session__customer=user)
+    Message.objects.filter(conversations, purged_at__isnull=True).update(text="", purged_at=now)
+    CustomerProfile.objects.filter(user=user).update(call_name=ERASED_CUSTOMER_NAME)
+    MitraProfile.objects.filter(user=user).update(display_name=ERASED_MITRA_NAME, status="offline")
+    Rating.objects.filter(customer=user).update(comment="")
+    Block.objects.filter(customer=user).delete()
+    FCMDevice.objects.filter(user=user).delete()
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=t) for t in OutstandingToken.objects.filter(user=user)], ignore_conflicts=True
+    )
+    # a placeholder address keeps the "phone or email" constraint; it reaches no one
+    user.email, user.phone = f"erased-{user.id.hex}@erased.invalid", None
+    user.is_active = False
+    user.set_unusable_password()
+    user.save(update_fields=["email", "phone", "is_active", "password"])  # closes its sockets after the commit
+    AccountErasure.objects.create(user=user, erased_by_id=actor_id)
+    after_commit(suspended_users_publish)  # the availability fast path learns it too
+    logger.info("account %s erased", user.id)
