@@ -23,12 +23,15 @@ from django.utils import timezone
 from fcm_django.models import FCMDevice
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.models import CustomerProfile, MitraProfile, Role, User
+from accounts.models import CustomerProfile, MitraProfile, MitraStatus, Role, User
 from accounts.suspended import suspended_users_publish
 from chat.models import Message
 from config.errors import AppError, ConflictError, ErrorCode
 from config.on_commit import after_commit
+from failed_pairings.models import CauseTag
 from pairing.models import ChatSession, ChatStatus
+from pairing.selectors import availability_refresh
+from pairing.services import offers_withdraw
 from privacy.models import AccountErasure
 from safety.models import Block, Rating
 
@@ -62,7 +65,11 @@ def account_erase(*, user_id, actor_id) -> None:
     conversations = Q(sender_user=user) | Q(chat_session__customer=user)
     Message.objects.filter(conversations, purged_at__isnull=True).update(text="", purged_at=now)
     CustomerProfile.objects.filter(user=user).update(call_name=ERASED_CUSTOMER_NAME)
-    MitraProfile.objects.filter(user=user).update(display_name=ERASED_MITRA_NAME, status="offline")
+    if user.role == Role.MITRA:
+        MitraProfile.objects.filter(user=user).update(display_name=ERASED_MITRA_NAME, status=MitraStatus.OFFLINE)
+        # what is offered to them now goes to the others (a returning request ends as offline)
+        offers_withdraw(mitra_id=user.id, returning_cause=CauseTag.TARGETED_MITRA_OFFLINE)
+        after_commit(availability_refresh)
     Rating.objects.filter(customer=user).update(comment="")
     Block.objects.filter(customer=user).delete()
     FCMDevice.objects.filter(user=user).delete()

@@ -13,7 +13,7 @@ from fcm_django.models import FCMDevice
 from accounts.models import User
 from chat.models import Message
 from pairing import lifecycle
-from pairing.models import ChatSession, EndedBy
+from pairing.models import ChatRequestNotification, ChatSession, EndedBy
 from pairing.tests.live import CLIENT_WS, as_text, off_loop, open_sockets, race
 from payments.models import PaymentSession
 from privacy.models import AccountErasure
@@ -174,3 +174,15 @@ def test_erasure_racing_a_new_payment_leaves_no_payment_of_an_erased_account(rou
     created_after = PaymentSession.objects.filter(customer=ayu, created_at__gt=AccountErasure.objects.get(user=ayu).created_at)
     assert not created_after.exists()
     assert paid.status_code in (201, 401)
+
+
+@pytest.mark.django_db
+def test_an_online_mitra_who_erases_leaves_every_open_offer(make_customer, online_mitra, start_chat, api_client_for):
+    mitra, other = online_mitra(), online_mitra()
+    _, chat = start_chat(make_customer())  # offered to both
+
+    assert _erase(api_client_for(mitra)).status_code == 204
+
+    offers = dict(ChatRequestNotification.objects.filter(chat_session_id=chat["id"]).values_list("mitra_id", "status"))
+    assert offers == {mitra.id: "closed", other.id: "offered"}
+    assert User.objects.get(id=mitra.id).mitra_profile.status == "offline"
