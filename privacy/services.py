@@ -66,7 +66,7 @@ def account_erase(*, user_id, actor_id) -> None:
     Message.objects.filter(conversations, purged_at__isnull=True).update(text="", purged_at=now)
     CustomerProfile.objects.filter(user=user).update(call_name=ERASED_CUSTOMER_NAME)
     if user.role == Role.MITRA:
-        MitraProfile.objects.filter(user=user).update(display_name=ERASED_MITRA_NAME, status=MitraStatus.OFFLINE)
+        MitraProfile.objects.filter(user=user).update(display_name=ERASED_MITRA_NAME, status=MitraStatus.OFFLINE, status_changed_at=now)
         # what is offered to them now goes to the others (a returning request ends as offline)
         offers_withdraw(mitra_id=user.id, returning_cause=CauseTag.TARGETED_MITRA_OFFLINE)
         after_commit(availability_refresh)
