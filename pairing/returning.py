@@ -23,6 +23,7 @@ from pairing.models import OCCUPYING_STATUSES, ChatSession, ChatStatus, RequestT
 from payments.models import PaymentSession
 from realtime.delivery import Event, deliver
 from realtime.push import PushMessage
+from safety.selectors import customer_blocked_mitra
 
 TARGETED_UNAVAILABLE_TITLE = "Bestie sedang tidak online"
 TARGETED_UNAVAILABLE_TEXT = "Kamu bisa chat dengan bestie lain tanpa bayar lagi, atau kembali."
@@ -74,7 +75,7 @@ def chat_returning_start(*, customer: User, payment_id, mitra_id, sensitive: boo
     if not had_session:
         raise ConflictError(ErrorCode.NO_HISTORY_WITH_MITRA, "You can only return to a bestie you have talked with.")
     selectors.customer_offers_lock(customer.id)  # a block being saved now is seen below
-    if selectors.customer_blocked_mitra(customer_id=customer.id, mitra_id=profile.user_id):
+    if customer_blocked_mitra(customer_id=customer.id, mitra_id=profile.user_id):
         raise ConflictError(ErrorCode.MITRA_BLOCKED, "You blocked this bestie. Unblock them first to chat again.")
 
     cause = None

@@ -14,7 +14,6 @@ from config.errors import NotFoundError
 from config.redis_client import get_async_redis, get_redis
 from live_settings.selectors import config_get
 from pairing.models import OCCUPYING_STATUSES, ChatRequestNotification, ChatSession, ChatStatus, NotificationStatus
-from safety.models import Block
 
 AVAILABILITY_TTL_SECONDS = 10
 
@@ -45,15 +44,6 @@ def customer_offers_lock(customer_id) -> None:
     or an erasure takes it exclusively, so it waits for the offers to commit and then
     withdraws them, or is seen by the offer's next read."""
     account_in_use_lock(customer_id)
-
-
-def blocked_customer_ids(*, mitra_id, customer_ids) -> set:
-    """Of ``customer_ids``, those who blocked ``mitra_id``."""
-    return set(Block.objects.filter(mitra_id=mitra_id, customer_id__in=customer_ids).values_list("customer_id", flat=True))
-
-
-def customer_blocked_mitra(*, customer_id, mitra_id) -> bool:
-    return Block.objects.filter(customer_id=customer_id, mitra_id=mitra_id).exists()
 
 
 def mitra_available_now() -> bool:

@@ -35,6 +35,7 @@ from payments.models import PaymentSession, PaymentStatus
 from payments.services import payment_lock, payment_transition
 from realtime.delivery import Event, deliver
 from realtime.push import PushMessage
+from safety.selectors import blocked_customer_ids
 
 logger = logging.getLogger(__name__)
 
@@ -396,7 +397,7 @@ def _offer_waiting_attempts(mitra: User) -> None:
         return
     # read after the attempts are locked: a block that held them has committed by now
     # (safety.services.block_create locks a customer's waiting attempts first)
-    blocked = selectors.blocked_customer_ids(mitra_id=mitra.id, customer_ids={s.customer_id for s in waiting})
+    blocked = blocked_customer_ids(mitra_id=mitra.id, customer_ids={s.customer_id for s in waiting})
     for session in waiting:
         if session.customer_id in blocked:
             continue

@@ -35,7 +35,7 @@ from payments.models import (
 from payments.midtrans import RETRY_BACKOFF_SECONDS, GatewayError, GatewayRefusal, signature_matches
 from payments.providers import get_payment_provider
 from payments.selectors import NO_GATEWAY, free_trial_eligible, uses_gateway
-from safety.models import Block
+from safety.selectors import customer_blocked_mitra
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def payment_session_create(
         targeted_mitra = User.objects.filter(id=targeted_mitra_id, role=Role.MITRA).first()
         if targeted_mitra is None:
             raise AppError(ErrorCode.UNKNOWN_MITRA, "No bestie with this id.", errors={"targeted_mitra_id": ["Unknown mitra."]})
-        if Block.objects.filter(customer=customer, mitra=targeted_mitra).exists():
+        if customer_blocked_mitra(customer_id=customer.id, mitra_id=targeted_mitra.id):
             # refused before any money is taken (SPEC §12); the returning request checks again
             raise ConflictError(ErrorCode.MITRA_BLOCKED, "You blocked this bestie. Unblock them first to chat again.")
 

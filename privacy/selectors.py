@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from django.db.models import Q
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
@@ -69,7 +68,7 @@ def _lists(user: User) -> list[tuple[str, object, type]]:
         .order_by("created_at", "id")
     )
     # a mitra's own words only: what the customers wrote is theirs
-    messages = Message.objects.filter(Q(sender_user=user), purged_at__isnull=True).order_by("created_at", "id")
+    messages = Message.objects.filter(sender_user=user, purged_at__isnull=True).order_by("created_at", "id")
     return [
         ("sessions", sessions, MitraChatSessionSerializer),
         ("messages", messages, MessageSerializer),

@@ -43,17 +43,10 @@ def open_alert_count() -> int:
     return SafetyAlert.objects.filter(status=AlertStatus.OPEN).count()
 
 
-def session_context_messages(*, chat_session_id, limit: int = CONTEXT_MESSAGES) -> list[Message]:
-    """The session's last ``limit`` messages, oldest first: context for operators on
-    the Safety page only."""
-    newest = list(Message.objects.filter(chat_session_id=chat_session_id).order_by("-created_at", "-id")[:limit])
-    return newest[::-1]
-
-
 def session_context_messages_for(*, chat_session_ids, limit: int = CONTEXT_MESSAGES) -> dict:
-    """``session_context_messages`` of many sessions in one query (a page of alerts):
-    ``{chat_session_id: [last `limit` messages, oldest first]}``; a session without
-    messages is absent. Operators on the Safety page only."""
+    """The last ``limit`` messages of each session, in one query (a page of alerts):
+    ``{chat_session_id: [messages, oldest first]}``; a session without messages is
+    absent. Context for operators, on the Safety page only."""
     ids = set(chat_session_ids)
     if not ids:
         return {}
@@ -93,6 +86,15 @@ def report_get(*, report_id) -> Report | None:
 
 def open_report_count() -> int:
     return Report.objects.filter(status=ReportStatus.OPEN).count()
+
+
+def customer_blocked_mitra(*, customer_id, mitra_id) -> bool:
+    return Block.objects.filter(customer_id=customer_id, mitra_id=mitra_id).exists()
+
+
+def blocked_customer_ids(*, mitra_id, customer_ids) -> set:
+    """Of ``customer_ids``, those who blocked ``mitra_id``."""
+    return set(Block.objects.filter(mitra_id=mitra_id, customer_id__in=customer_ids).values_list("customer_id", flat=True))
 
 
 def blocks_for_customer(*, customer) -> list[Block]:
