@@ -364,7 +364,11 @@ def old_messages(pairs: list[tuple[str, str]], total: int, *, days_old: int) -> 
             [days_old, total, session_ids, len(session_ids)],
         )
         cursor.execute(f"ANALYZE {table}")
-        cursor.execute(f"SELECT count(*) FROM {table} WHERE purged_at IS NULL AND text <> ''")
+        # the old ones only: other scenarios' messages (P4's) are recent and stay
+        cursor.execute(
+            f"SELECT count(*) FROM {table} WHERE purged_at IS NULL AND text <> '' AND created_at < now() - make_interval(days => %s)",
+            [days_old - 1],
+        )
         return cursor.fetchone()[0]
 
 

@@ -722,14 +722,16 @@ async def p7_idle_sockets(b: Bench) -> None:
 
 
 SCENARIOS: dict[str, tuple[str, float]] = {
-    # name: (what, time bound in seconds), in the order they run. P4 (with P5) runs last:
+    # name: (what, time bound in seconds), in the order they run. P4 (with P5) runs late:
     # a server that falls behind on its 200 msg/s may need minutes to drain, and that
-    # backlog must not be charged to the other scenarios.
+    # backlog must not be charged to the other scenarios (P8, last, has ample margin).
     "P1": ("availability poll vs baseline", 90),
     "P7": ("idle websockets: memory and one push to all", 330),
     "P2": ("blast latency at 100 and 1000 mitras", 240),
     "P3": ("50 simultaneous accepts", 150),
     "P6": ("sweeper: 10,000 stale payments", 240),
-    "P8": ("retention purge: 1,000,000 old messages", 240),
     "P4": ("messages in 100 sessions, with P5 deadlines and the worker kill", 300),
+    # after P4: its million dead rows keep autovacuum busy on chat_messages for a while,
+    # which would be charged to P4's sends (p99 1.4 s when P8 ran first)
+    "P8": ("retention purge: 1,000,000 old messages", 240),
 }
