@@ -79,6 +79,11 @@ class ControlCenterSite(admin.AdminSite):
 
         custom = [
             path("mitras/", self.admin_view(views.MitraDashboardView.as_view(site=self)), name="cc-mitras"),
+            path(
+                "mitras/<uuid:user_id>/erasure",
+                self.admin_view(views.MitraErasureView.as_view(site=self)),
+                name="cc-mitra-erasure",
+            ),
             path("mitras/live.json", self.admin_view(views.mitra_dashboard_data), name="cc-mitras-data"),
             path("failed-pairings/", self.admin_view(views.FailedPairingsView.as_view(site=self)), name="cc-failed-pairings"),
             path(

@@ -9,10 +9,11 @@ from django.db.models import Avg, Count, Exists, IntegerField, OuterRef, Q, Subq
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
-from accounts.models import AccountSuspension, MitraProfile, MitraStatus, User
+from accounts.models import AccountSuspension, MitraProfile, MitraStatus, Role, User
+from chat.models import Message
 from failed_pairings.models import MONEY_ACTIONS, PairingFailure
 from live_settings.selectors import config_get
-from pairing.models import OCCUPYING_STATUSES, ChatSession, ChatStatus
+from pairing.models import LIVE_STATUSES, OCCUPYING_STATUSES, ChatSession, ChatStatus
 from payments.models import PaymentStatus
 from realtime.presence import connected_user_ids
 from safety.models import Rating
@@ -33,7 +34,7 @@ def mitra_dashboard_rows() -> list[dict]:
     mitras."""
     capacity = config_get("max_customers_per_mitra")
     mitras = list(
-        MitraProfile.objects.select_related("user")
+        MitraProfile.objects.select_related("user", "user__erasure")
         .annotate(
             active_sessions=Count("user__mitra_sessions", filter=Q(user__mitra_sessions__status__in=OCCUPYING_STATUSES)),
             rating_average=_ratings_of_mitra(Avg("stars")),
@@ -57,6 +58,8 @@ def mitra_dashboard_rows() -> list[dict]:
             "rating_count": m.rating_count,
             "suspended": m.user.suspended_at is not None,
             "suspension_url": reverse("control_center:cc-suspension", args=[m.user_id]),
+            "erased": hasattr(m.user, "erasure"),
+            "erasure_url": reverse("control_center:cc-mitra-erasure", args=[m.user_id]),
         }
         for m in mitras
     ]
@@ -141,6 +144,25 @@ def account_for_suspension(*, user_id) -> dict | None:
     active_sessions = ChatSession.objects.filter(status__in=OCCUPYING_STATUSES).filter(Q(customer=user) | Q(mitra=user)).count()
     # "account", not "user": templates already have ``user``, the operator signed in
     return {"account": user, "name": person_name(user), "trail": trail, "active_sessions": active_sessions}
+
+
+def mitra_for_erasure(*, user_id) -> dict | None:
+    """A mitra as the erasure page shows it: name, login, live sessions (which block an
+    erasure), what the erasure purges and keeps, and the audit row once erased."""
+    user = User.objects.select_related("mitra_profile", "erasure__erased_by").filter(id=user_id, role=Role.MITRA).first()
+    if user is None:
+        return None
+    sessions = ChatSession.objects.filter(mitra=user).aggregate(
+        live=Count("id", filter=Q(status__in=LIVE_STATUSES)), kept=Count("id")
+    )
+    return {
+        "account": user,
+        "name": person_name(user),
+        "erasure": getattr(user, "erasure", None),
+        "live_sessions": sessions["live"],
+        "sessions_kept": sessions["kept"],
+        "messages_to_purge": Message.objects.filter(sender_user=user, purged_at__isnull=True).count(),
+    }
 
 
 def failed_pairings_for_page(queryset):

@@ -31,6 +31,7 @@ from live_settings.models import ConfigChange
 from live_settings.registry import RESOURCE_FIELDS, SETTINGS
 from live_settings.selectors import config_all_fresh, config_changes_list
 from live_settings.services import config_update, config_validate
+from privacy.services import mitra_erase
 from safety.crisis import MAX_NOTE_LENGTH, safety_alert_action
 from safety.models import ALERT_ACTIONS, REPORT_ACTIONS, AlertStatus, ReportStatus
 from safety.services import MAX_REASON_LENGTH, account_reactivate, account_suspend, report_action
@@ -418,6 +419,54 @@ class SuspensionView(ControlCenterView):
         else:
             messages.success(request, f"{name} is active again.")
         return HttpResponseRedirect(reverse("control_center:cc-suspension", args=[user_id]))
+
+
+# --- Erasure of a mitra (SPEC §13) --------------------------------------------------------------
+class ErasureForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason", max_length=MAX_REASON_LENGTH, widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "A reason is required."},
+    )
+
+
+class MitraErasureView(ControlCenterView):
+    """Erase a mitra's personal data (SPEC §13: mitras are erased by operators). Two
+    steps, as a suspension: the form (a reason, kept in the audit row), then a
+    confirmation that says what goes and what stays. ``privacy.services.mitra_erase``
+    decides (refused while a session of theirs is live) and audits; once erased the
+    page shows who erased them, when and why."""
+
+    template_name = "control_center/erasure.html"
+    title = "Erase mitra"
+
+    def _mitra(self, user_id) -> dict:
+        mitra = selectors.mitra_for_erasure(user_id=user_id)
+        if mitra is None:
+            raise Http404("No such mitra.")
+        return mitra
+
+    def _render(self, request, mitra, form, *, confirming=False, status=200):
+        return self.render(
+            request, {**mitra, "subtitle": mitra["name"], "form": form or ErasureForm(), "confirming": confirming}, status=status
+        )
+
+    def get(self, request, user_id):
+        return self._render(request, self._mitra(user_id), None)
+
+    def post(self, request, user_id):
+        mitra = self._mitra(user_id)
+        form = ErasureForm(request.POST)
+        if not form.is_valid():
+            return self._render(request, mitra, form, status=400)
+        if request.POST.get("confirm") != "yes":
+            return self._render(request, mitra, form, confirming=True)
+        try:
+            mitra_erase(mitra_id=user_id, actor=request.user, reason=form.cleaned_data["reason"])
+        except AppError as exc:
+            messages.error(request, f"Not erased: {exc.detail}")
+            return self._render(request, self._mitra(user_id), form, status=exc.status_code)
+        messages.success(request, f"{mitra['name']} is erased: their personal data is gone; the accounting rows stay.")
+        return HttpResponseRedirect(reverse("control_center:cc-mitra-erasure", args=[user_id]))
 
 
 # --- Settings --------------------------------------------------------------------------------------

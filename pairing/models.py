@@ -22,6 +22,9 @@ class ChatStatus(models.TextChoices):
 
 OCCUPYING_STATUSES = (ChatStatus.ACTIVE, ChatStatus.CLOSING)
 """Sessions that take one of a mitra's capacity slots."""
+LIVE_STATUSES = (ChatStatus.WAITING, *OCCUPYING_STATUSES)
+"""Sessions still running or searching: a payment behind one is in use, and an account
+with one cannot be erased (SPEC §13)."""
 
 
 class RequestType(models.TextChoices):

@@ -24,6 +24,7 @@ from live_settings.selectors import config_get
 from pairing import lifecycle, selectors
 from pairing.timers import registered_backstops
 from pairing.models import (
+    LIVE_STATUSES,
     ChatRequestNotification,
     ChatSession,
     ChatStatus,
@@ -38,8 +39,6 @@ from realtime.push import PushMessage
 from safety.selectors import blocked_customer_ids
 
 logger = logging.getLogger(__name__)
-
-LIVE_STATUSES = (ChatStatus.WAITING, ChatStatus.ACTIVE, ChatStatus.CLOSING)
 
 PAIRING_FAILED_TITLE = "Sesi gagal"
 PAIRING_FAILED_TEXT = "Maaf, kami tidak bisa menemukan bestie untuk sesimu. Tim kami akan menghubungimu segera."

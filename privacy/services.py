@@ -26,18 +26,18 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts.models import CustomerProfile, MitraProfile, MitraStatus, Role, User
 from accounts.suspended import suspended_users_publish
 from chat.models import Message
-from config.errors import AppError, ConflictError, ErrorCode
+from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
 from failed_pairings.models import CauseTag
-from pairing.models import ChatSession, ChatStatus
+from pairing.models import LIVE_STATUSES, ChatSession
 from pairing.selectors import availability_refresh
 from pairing.services import offers_withdraw
 from privacy.models import AccountErasure
 from safety.models import Block, Rating
+from safety.services import audit_reason_clean
 
 logger = logging.getLogger(__name__)
 
-LIVE_STATUSES = (ChatStatus.WAITING, ChatStatus.ACTIVE, ChatStatus.CLOSING)
 ERASED_CUSTOMER_NAME = "Pengguna"
 ERASED_MITRA_NAME = "Bestie"
 
@@ -50,13 +50,29 @@ def account_erase_by_self(*, user: User, password: str) -> None:
 
 
 @transaction.atomic
-def account_erase(*, user_id, actor_id) -> None:
+def mitra_erase(*, mitra_id, actor: User, reason: str) -> None:
+    """The control center: an operator erases a mitra (SPEC §13: "mitras are erased by
+    operators"), with a reason kept in the audit row beside who and when. Refused like
+    the person's own erasure while a session of theirs is live (409 ``active_session``),
+    and for an account that is not a mitra's or is erased already (409 ``conflict``)."""
+    reason = audit_reason_clean(reason)
+    role = User.objects.filter(id=mitra_id).values_list("role", flat=True).first()
+    if role is None:
+        raise NotFoundError("User not found.")
+    if role != Role.MITRA:
+        raise ConflictError(ErrorCode.CONFLICT, "Only mitras are erased by operators; customers erase their own accounts.")
+    if not account_erase(user_id=mitra_id, actor_id=actor.id, reason=reason):
+        raise ConflictError(ErrorCode.CONFLICT, "This mitra is erased already.")
+
+
+@transaction.atomic
+def account_erase(*, user_id, actor_id, reason: str = "") -> bool:
     """Erase a customer's or mitra's personal data (see the module docstring). Refused
     with 409 ``active_session`` while a session of theirs is waiting, active or closing.
-    Erasing an erased account changes nothing."""
+    Erasing an erased account changes nothing (returns False; True when erased now)."""
     user = User.objects.select_for_update(no_key=True).filter(id=user_id, role__in=[Role.CUSTOMER, Role.MITRA]).first()
     if user is None or hasattr(user, "erasure"):
-        return
+        return False
     live = ChatSession.objects.filter(Q(customer=user) | Q(mitra=user), status__in=LIVE_STATUSES)
     if live.exists():
         raise ConflictError(ErrorCode.ACTIVE_SESSION, "Finish or cancel your running chat first.")
@@ -81,6 +97,7 @@ def account_erase(*, user_id, actor_id) -> None:
     user.is_active = False
     user.set_unusable_password()
     user.save(update_fields=["email", "phone", "is_active", "password"])  # closes its sockets after the commit
-    AccountErasure.objects.create(user=user, erased_by_id=actor_id)
+    AccountErasure.objects.create(user=user, erased_by_id=actor_id, reason=reason)
     after_commit(suspended_users_publish)  # the availability fast path learns it too
     logger.info("account %s erased", user.id)
+    return True

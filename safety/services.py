@@ -124,7 +124,9 @@ def block_delete(*, customer: User, mitra_id) -> bool:
 
 
 # --- suspension --------------------------------------------------------------------------------------
-def _reason(reason) -> str:
+def audit_reason_clean(reason) -> str:
+    """An operator's reason for an audited account action (suspension, reactivation,
+    erasure): required, stripped, at most ``MAX_REASON_LENGTH`` characters."""
     reason = (reason or "").strip() if isinstance(reason, str) else ""
     if not reason:
         raise AppError(ErrorCode.INVALID_INPUT, "reason: A reason is required.", errors={"reason": ["A reason is required."]})
@@ -150,7 +152,7 @@ def account_suspend(*, user_id, actor: User, reason: str, end_active_sessions: b
     a customer's searches end. Running sessions go on unless ``end_active_sessions``
     (ended as by an operator; no money moves by itself). Suspending again is recorded
     and changes nothing else (but may end sessions)."""
-    reason = _reason(reason)
+    reason = audit_reason_clean(reason)
     user = _lock_account(user_id)
     if user.suspended_at is None:
         user.suspended_at = timezone.now()
@@ -183,7 +185,7 @@ def account_suspend(*, user_id, actor: User, reason: str, end_active_sessions: b
 @transaction.atomic
 def account_reactivate(*, user_id, actor: User, reason: str) -> User:
     """Lift a suspension, audited. A mitra comes back offline (they go online themselves)."""
-    reason = _reason(reason)
+    reason = audit_reason_clean(reason)
     user = _lock_account(user_id)
     if user.suspended_at is not None:
         user.suspended_at = None

@@ -333,6 +333,34 @@ def test_mitra_page_refreshes_live_and_creates_mitras(page, live_server, make_op
     shot(page, "mitra")
 
 
+def test_operator_erases_a_mitra_after_a_confirmation(page, live_server, make_operator, online_mitra):
+    from accounts.models import User
+    from privacy.models import AccountErasure
+
+    mitra = online_mitra(display_name="Bestie Pamit", email="pamit@example.test")
+    operator = make_operator()
+    log_in(page, live_server, operator)
+    page.locator("#nav-sidebar").get_by_role("link", name="Mitra").click()
+    page.locator("#mitra-table tr", has_text="Bestie Pamit").get_by_role("link", name="Erase…").click()
+
+    page.get_by_label("Reason (required, kept in the audit trail)").fill("Berhenti, minta datanya dihapus")
+    page.get_by_role("button", name="Erase…").click()
+    confirm = page.locator("#erasure-confirm")
+    assert "Erase Bestie Pamit? This cannot be undone." in confirm.inner_text()
+    assert User.objects.get(pk=mitra.pk).is_active  # nothing happens before the confirmation
+
+    confirm.get_by_role("button", name="Erase for good").click()
+    assert "Bestie Pamit is erased" in page.locator(".messagelist").inner_text()
+    assert page.locator('#erasure-record [data-field="reason"]').inner_text() == "Berhenti, minta datanya dihapus"
+    user = User.objects.select_related("mitra_profile").get(pk=mitra.pk)
+    assert (user.is_active, user.mitra_profile.display_name, user.mitra_profile.status) == (False, "Bestie", MitraStatus.OFFLINE)
+    assert AccountErasure.objects.get(user=user).erased_by_id == operator.id
+
+    page.get_by_role("link", name="Back to Mitra").click()
+    erased = page.locator(f'#mitra-table tr[data-mitra="{mitra.id}"]')
+    assert erased.locator('[data-field="account"]').inner_text().strip() == "erased Erasure record"
+
+
 # =========================================================================================
 # Safety and trust (SPEC §12): Safety (live), Reports, suspension, the Settings lists
 # =========================================================================================

@@ -748,8 +748,8 @@ def test_the_mitra_page_and_its_json_show_status_connection_and_load(cc, active_
     header, rows = _table(page, "mitra-table")
     assert header == ["Mitra", "Login", "Status", "Connected", "Active sessions / capacity", "Rating", "Ratings", "Account"]
     assert rows == [
-        ["Bestie Ana", idle.email, "offline", "not connected", "0 / 1", "—", "0", "Suspension…"],
-        ["Bestie Sekar", busy.email, "online", "connected", "1 / 1", "—", "0", "Suspension…"],
+        ["Bestie Ana", idle.email, "offline", "not connected", "0 / 1", "—", "0", "Suspension… · Erase…"],
+        ["Bestie Sekar", busy.email, "online", "connected", "1 / 1", "—", "0", "Suspension… · Erase…"],
     ]
     assert data.status_code == 200
     profiles = {p.user_id: p for p in MitraProfile.objects.all()}
@@ -775,7 +775,7 @@ def test_the_mitra_page_creates_a_mitra(cc, client):
     assert _messages(response) == [("success", "Mitra Bestie Baru created (offline until they go online).")]
     user = User.objects.get(email="baru@example.test")
     assert (user.role, user.is_staff, user.mitra_profile.display_name, user.mitra_profile.status) == ("mitra", False, "Bestie Baru", "offline")
-    assert ["Bestie Baru", "baru@example.test", "offline", "not connected", "0 / 1", "—", "0", "Suspension…"] in _table(response, "mitra-table")[1]
+    assert ["Bestie Baru", "baru@example.test", "offline", "not connected", "0 / 1", "—", "0", "Suspension… · Erase…"] in _table(response, "mitra-table")[1]
     token = client.post("/api/auth/token", {"login": "baru@example.test", "password": "curhat-demo-123"}, content_type="application/json")
     assert (token.status_code, token.json()["role"]) == (200, "mitra")
 

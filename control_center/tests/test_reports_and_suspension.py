@@ -390,8 +390,8 @@ def test_each_mitra_row_links_to_its_suspension_page_and_shows_a_suspension(cc, 
     response = cc.get(MITRAS)
 
     rows = {row[0]: row for row in table_cells(response, "mitra-table")[1]}
-    assert rows["Bestie Sari"][-1] == "suspended Suspension…"
-    assert rows["Bestie Tika"][-1] == "Suspension…"
+    assert rows["Bestie Sari"][-1] == "suspended Suspension… · Erase…"
+    assert rows["Bestie Tika"][-1] == "Suspension… · Erase…"
     assert f'<a href="{_suspension_url(sari)}">Suspension…</a>' in page_html(response)
     live = {m["display_name"]: m for m in cc.get("/admin/mitras/live.json").json()["mitras"]}
     assert (live["Bestie Sari"]["suspended"], live["Bestie Tika"]["suspended"]) == (True, False)
