@@ -230,7 +230,7 @@ class CeleryProcess:
         from pathlib import Path
 
         celery = str(Path(sys.executable).parent / "celery")
-        argv = [celery, "-A", "config", kind, "--loglevel", "INFO"]
+        argv = [celery, "-A", "config", kind, "--loglevel", (extra_env or {}).get("LOG_LEVEL", "INFO")]
         if kind == "worker":
             argv += ["--pool", "threads", "--concurrency", "4", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         else:
@@ -284,6 +284,84 @@ def celery_process(tmp_path):
     yield start
     for process in started:
         process.kill()
+
+
+class DaphneProcess:
+    """The app as ``make run`` serves it — ``daphne --fd`` on ``config.asgi`` (or
+    ``app``), access log on — in a process of its own on the test database and Redis.
+    ``.url`` as ``live_server.url``; ``.log_path`` its output (access log and logging)."""
+
+    def __init__(self, log_path, *, app: str = "config.asgi:application", extra_env: dict | None = None) -> None:
+        import os
+        import socket
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parent
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self._listener.set_inheritable(True)
+        fd, port = self._listener.fileno(), self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "config.web_server", "--fd", str(fd), "--access-log", "-", app],
+            cwd=root, env={**os.environ, "DATABASE_URL": database_url_of_this_test(), **(extra_env or {})},
+            stdout=self._log, stderr=subprocess.STDOUT, pass_fds=(fd,), start_new_session=True,
+        )
+
+    def wait_until_answering(self, path: str = "/admin/login/", attempts: int = 600) -> None:
+        import time
+        import urllib.error
+        import urllib.request
+
+        for _ in range(attempts):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daphne exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url + path, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"daphne never answered {path}:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._listener.close()
+        self._log.close()
+
+
+@pytest.fixture
+def daphne_process(tmp_path):
+    """Start the app under daphne: ``daphne_process(app=..., env=...)`` → a running
+    ``DaphneProcess``; stopped at teardown, before the database is flushed."""
+    started: list[DaphneProcess] = []
+
+    def start(*, app: str = "config.asgi:application", env: dict | None = None) -> DaphneProcess:
+        process = DaphneProcess(tmp_path / f"daphne-{len(started)}.log", app=app, extra_env=env)
+        started.append(process)
+        process.wait_until_answering()
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import beat_init, worker_ready
+from celery.signals import beat_init, setup_logging, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -16,6 +16,20 @@ logger = logging.getLogger(__name__)
 app = Celery("curhat")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def log_as_django_does(loglevel=None, **kwargs):
+    """Worker and beat log through Django's ``LOGGING`` — its format and its redaction
+    filter (SPEC §13: no personal data in any line) — instead of the handlers Celery
+    would install; ``--loglevel`` still sets the level."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
 
 
 @worker_ready.connect

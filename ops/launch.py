@@ -176,7 +176,8 @@ def start_web(supervisor: Supervisor, *, bind: str, port: int, processes: int | 
     for index in range(processes):
         supervisor.spawn(
             f"web-{index + 1}",
-            [str(BIN / "daphne"), "--fd", str(fd), "--access-log", os.environ.get("WEB_ACCESS_LOG", "-"), "config.asgi:application"],
+            # daphne, with an access log that keeps query values out (config/web_server.py)
+            [PYTHON, "-m", "config.web_server", "--fd", str(fd), "--access-log", os.environ.get("WEB_ACCESS_LOG", "-"), "config.asgi:application"],
             pass_fds=(fd,),
         )
     return sock

@@ -74,7 +74,17 @@ class FcmPushBackend:
             response = FCMDevice.objects.filter(user_id__in=user_ids, active=True).send_message(
                 Message(notification=Notification(title=title, body=body), data={k: str(v) for k, v in data})
             )
-            logger.info("fcm: %s sent to %d users: %s", title, len(user_ids), response)
+            logger.info("fcm: %s sent to %d users: %s", title, len(user_ids), fcm_outcome(response))
+
+
+def fcm_outcome(response) -> str:
+    """What a log line may say of fcm-django's answer: counts. Its repr lists the
+    registration ids (device tokens), which never go into a log (SPEC §13)."""
+    batch = response.response
+    return (
+        f"{batch.success_count} delivered, {batch.failure_count} failed, "
+        f"{len(response.deactivated_registration_ids)} device(s) deactivated"
+    )
 
 
 def get_push_backend() -> PushBackend:
