@@ -6,7 +6,8 @@ subject.
 
 Skipped (loudly) only when no Chromium exists on a developer's machine; in CI
 (``CI`` set) a missing browser is a failure. Screenshots of every page are written
-to ``docs/screenshots/`` (shown in the README).
+to ``.data/screenshots/`` (ignored by git); ``make screenshots`` writes them to
+``docs/screenshots/`` instead, the README's pictures (``screenshots.py``).
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import MitraStatus
+from control_center.tests.screenshots import ROOT, screenshot_dir
 from failed_pairings.models import CauseTag, PairingFailure
 from live_settings.selectors import config_all_fresh
 from pairing.models import ChatSession, ChatStatus
 from payments.models import PaymentSession, PaymentStatus
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = screenshot_dir()
 OPERATOR_PASSWORD = "s3cret-pass-123"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
