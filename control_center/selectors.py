@@ -305,8 +305,8 @@ def session_timeline(*, chat_session_id) -> dict | None:
         if failure.actioned_at:
             add(failure.actioned_at, "operator", f"Operator: {failure.get_operator_action_display().lower()} ({failure.actioned_by})")
 
-    messages = Message.objects.filter(chat_session_id=session.id).aggregate(
+    message_counts = Message.objects.filter(chat_session_id=session.id).aggregate(
         customer=Count("id", filter=Q(sender="customer")), mitra=Count("id", filter=Q(sender="mitra")),
     )
     events.sort(key=lambda e: (e["at"], e["order"]))
-    return {"session": session, "payment": payment, "events": events, "messages": messages, "offered": offered}
+    return {"session": session, "payment": payment, "events": events, "message_counts": message_counts, "offered": offered}

@@ -17,7 +17,7 @@ from accounts.models import MitraStatus
 from chat.services import message_send
 from control_center import selectors
 from control_center.display import CAUSE_LABELS, cause_html, cause_label, rupiah
-from control_center.tests.page_reading import changelist_rows, fragment_text, page_html, table_cells
+from control_center.tests.page_reading import changelist_rows, fragment_text, page_html, page_messages, table_cells
 from extensions.services import extension_approve, extension_request
 from failed_pairings.models import CauseTag, PairingFailure
 from failed_pairings.services import failed_pairing_action
@@ -300,6 +300,7 @@ def test_the_timeline_tells_the_story_in_time_order_without_message_texts(cc, st
     # messages: counted, never read
     assert fragment_text(re.search(r'<dd id="message-counts">(.*?)</dd>', html, re.S).group(1)).startswith("2 from the customer, 2 from the mitra")
     assert "rahasia" not in html
+    assert page_messages(response) == []  # the counts never reach the page's message list
 
 
 def test_a_failed_attempt_shows_its_failure_row_with_the_cause_label(cc, make_customer, online_mitra, confirmed_payment, operator):
