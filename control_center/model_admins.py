@@ -34,8 +34,8 @@ class SesiAdmin(OperatorModelAdmin):
     (active): going offline never ends a session."""
 
     list_display = (
-        "created_at", "status", "request_type", "customer_call_name", "mitra_name", "mitra_status",
-        "started_at", "ends_at", "ended_by", "ended_by_user", "timeline",
+        "created_at", "timeline", "status", "request_type", "customer_call_name", "mitra_name", "mitra_status",
+        "started_at", "ends_at", "ended_by", "ended_by_user",
     )
     list_filter = ("status", "request_type", "ended_by")
     list_select_related = ("customer__customer_profile", "mitra__mitra_profile", "ended_by_user")

@@ -224,9 +224,9 @@ def dashboard_days(*, days: int = DASHBOARD_DAYS, now: datetime | None = None) -
             day.update(revenue=row["total"], charges=row["count"])
         elif row["kind"] == TransactionKind.REFUND:
             day.update(refunds=row["total"], refund_count=row["count"])
+    order = {tag: index for index, tag in enumerate(CauseTag.values)}
     for day in by_day.values():
-        # causes in CauseTag's order, the most frequent first
-        order = {tag: index for index, tag in enumerate(CauseTag.values)}
+        # the most frequent cause first, ties in CauseTag's order
         day["failed_by_cause"] = sorted(day["failed_by_cause"].items(), key=lambda item: (-item[1], order.get(item[0], 99)))
     return list(by_day.values())
 
