@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import AccountSuspension, MitraProfile, MitraStatus, User
 from chat.models import Message
 from extensions.models import Extension
-from failed_pairings.models import MONEY_ACTIONS, CauseTag, PairingFailure
+from failed_pairings.models import MONEY_ACTIONS, CauseTag, OperatorAction, PairingFailure
 from live_settings.selectors import config_get
 from pairing.models import OCCUPYING_STATUSES, ChatRequestNotification, ChatSession, ChatStatus, NotificationStatus, RequestType
 from payments.models import PaymentEvent, PaymentStatus, Transaction, TransactionKind
@@ -179,8 +179,9 @@ def dashboard_days(*, days: int = DASHBOARD_DAYS, now: datetime | None = None) -
     only possible inside the pairing window, so every match is within it), ``failed``
     and ``failed_by_cause`` (failure rows written that day), ``revenue`` /
     ``charges`` (charge transactions: money taken) and ``refunds`` / ``refund_count``
-    (refund transactions: money the gateway gave back). Three GROUP BY queries
-    whatever the number of rows."""
+    (refund transactions — money the gateway gave back — plus failure rows an operator
+    marked refunded by hand, with no gateway refund). Four GROUP BY queries whatever
+    the number of rows."""
     zone = _operator_zone()
     today = (now or timezone.now()).astimezone(zone).date()
     first = today - timedelta(days=days - 1)
@@ -223,7 +224,19 @@ def dashboard_days(*, days: int = DASHBOARD_DAYS, now: datetime | None = None) -
         if row["kind"] == TransactionKind.CHARGE:
             day.update(revenue=row["total"], charges=row["count"])
         elif row["kind"] == TransactionKind.REFUND:
-            day.update(refunds=row["total"], refund_count=row["count"])
+            day["refunds"] += row["total"]
+            day["refund_count"] += row["count"]
+    # refunds an operator made outside the gateway (marked "refunded" with no gateway
+    # refund on the payment), on the day they were marked
+    by_hand = (
+        PairingFailure.objects.filter(operator_action=OperatorAction.REFUNDED, actioned_at__gte=since)
+        .filter(~Exists(Transaction.objects.filter(payment_session_id=OuterRef("payment_session_id"), kind=TransactionKind.REFUND)))
+        .annotate(day=day_of("actioned_at")).values("day").annotate(total=Sum("amount"), count=Count("id")).order_by()
+    )
+    for row in by_hand:
+        if row["day"] in by_day:
+            by_day[row["day"]]["refunds"] += row["total"]
+            by_day[row["day"]]["refund_count"] += row["count"]
     order = {tag: index for index, tag in enumerate(CauseTag.values)}
     for day in by_day.values():
         # the most frequent cause first, ties in CauseTag's order

@@ -133,7 +133,7 @@ def fortnight(make_customer, make_mitra, confirmed_payment):
         _money(payment, at=at, kind=TransactionKind.CHARGE)
         return payment
 
-    # today: 4 requests (3 matched), 2 failures (two causes), charges 50.000 + 75.000, one refund of 25.000
+    # today: 4 requests (3 matched), 2 failures (two causes), charges 3 × 50.000 + 75.000, refunds 25.000 + 30.000
     for hour in (0, 9, 10):
         _attempt(customer, paid(at=today + timedelta(hours=hour)), at=today + timedelta(hours=hour), matched_by=mitra)
     refunded = confirmed_payment(customer, amount=25_000)
@@ -141,6 +141,15 @@ def fortnight(make_customer, make_mitra, confirmed_payment):
     _money(refunded, at=today + timedelta(hours=23, minutes=59), kind=TransactionKind.REFUND)
     _attempt(customer, refunded, at=today + timedelta(hours=11))
     _failure(customer, refunded, at=today + timedelta(hours=11), cause=CauseTag.NO_MITRA_AVAILABLE)
+    # ... its failure row marked refunded (the gateway's refund above: counted once)
+    PairingFailure.objects.filter(payment_session=refunded, cause_tag=CauseTag.NO_MITRA_AVAILABLE).update(
+        operator_action="refunded", actioned_at=today + timedelta(hours=23, minutes=59)
+    )
+    # and a refund of 30.000 an operator made by hand today, for a failure of long ago
+    by_hand = confirmed_payment(customer, amount=30_000)
+    _money(by_hand, at=today - timedelta(days=20), kind=TransactionKind.CHARGE)
+    _failure(customer, by_hand, at=today - timedelta(days=20), cause=CauseTag.CUSTOMER_CANCELLED)
+    PairingFailure.objects.filter(payment_session=by_hand).update(operator_action="refunded", actioned_at=today + timedelta(hours=13))
     _failure(customer, refunded, at=today + timedelta(hours=12), cause=CauseTag.CUSTOMER_CANCELLED)
     # yesterday, up to its last second: 1 request, unmatched; the charge of 25.000 above
     _attempt(customer, paid(amount=75_000, at=today + timedelta(hours=8)), at=today - timedelta(seconds=1))
@@ -158,7 +167,7 @@ def test_the_days_are_the_operators_days_today_last(fortnight):
     assert [d["day"] for d in days] == [fortnight["today"] - timedelta(days=13 - i) for i in range(14)]
     today, yesterday, three_days_ago = days[-1], days[-2], days[-4]
     assert {k: today[k] for k in ("requests", "matched", "failed", "revenue", "charges", "refunds", "refund_count")} == {
-        "requests": 4, "matched": 3, "failed": 2, "revenue": 50_000 * 3 + 75_000, "charges": 4, "refunds": 25_000, "refund_count": 1,
+        "requests": 4, "matched": 3, "failed": 2, "revenue": 50_000 * 3 + 75_000, "charges": 4, "refunds": 25_000 + 30_000, "refund_count": 2,
     }
     assert today["failed_by_cause"] == [("no_mitra_available", 1), ("customer_cancelled", 1)]
     assert {k: yesterday[k] for k in ("requests", "matched", "failed", "revenue", "refunds")} == {
@@ -183,7 +192,7 @@ def test_the_dashboard_shows_todays_figures_and_the_chart(cc, fortnight, monkeyp
         "matched": "3 matched in the window 75% of requests",
         "failed": "2 failed Tidak ada bestie tersedia 1 Customer membatalkan 1",
         "revenue": "Rp 225.000 revenue 4 charges",
-        "refunds": "Rp 25.000 refunds 1 refund",
+        "refunds": "Rp 55.000 refunds 2 refunds",
     }
     assert '<span class="cc-cause" title="customer_cancelled">Customer membatalkan</span>' in html
     # the chart: one group of bars per day, each with its tooltip
@@ -193,7 +202,7 @@ def test_the_dashboard_shows_todays_figures_and_the_chart(cc, fortnight, monkeyp
     assert "<title>17 Nov: 1 failed</title>" in chart
     header, rows = table_cells(response, "days-table")
     assert header == ["Day", "Sessions started", "Matched", "Failed", "Revenue", "Refunds"]
-    assert rows[0] == ["2026-11-20", "4", "3", "2", "Rp 225.000", "Rp 25.000"]
+    assert rows[0] == ["2026-11-20", "4", "3", "2", "Rp 225.000", "Rp 55.000"]
     assert rows[1] == ["2026-11-19", "1", "0", "0", "Rp 25.000", "Rp 0"]
     assert len(rows) == 14
 
@@ -207,7 +216,7 @@ def test_an_empty_fortnight_draws_an_empty_chart(cc):
 
 @pytest.mark.parametrize("rows", [1, 8, 40])
 def test_the_dashboard_costs_the_same_number_of_queries_whatever_the_rows(rows, cc, make_customer, make_mitra, confirmed_payment, django_assert_num_queries):
-    # given: ``rows`` requests, half matched, each failed too, over the last days
+    # given: ``rows`` requests, half matched, each failed too, some refunded, over the last days
     customer, mitra = make_customer(), make_mitra()
     now = timezone.now()
     for index in range(rows):
@@ -216,16 +225,20 @@ def test_the_dashboard_costs_the_same_number_of_queries_whatever_the_rows(rows, 
         _attempt(customer, payment, at=at, matched_by=mitra if index % 2 else None)
         _failure(customer, payment, at=at, cause=CauseTag.values[index % len(CauseTag.values)])
         _money(payment, at=at, kind=TransactionKind.CHARGE)
+        if index % 3 == 0:  # refunded: every other one by the gateway, the rest by hand
+            PairingFailure.objects.filter(payment_session=payment).update(operator_action="refunded", actioned_at=at)
+            if index % 2 == 0:
+                _money(payment, at=at, kind=TransactionKind.REFUND)
 
     # when / then: session, user, the five live counts (sessions, mitras, failures to
-    # action, open alerts, open reports), the capacity setting, the mitras, the three
+    # action, open alerts, open reports), the capacity setting, the mitras, the four
     # days' GROUP BYs, and the admin base template's two permission reads
     with django_assert_num_queries(QUERIES_OF_THE_DASHBOARD):
         response = cc.get(DASHBOARD)
     assert response.status_code == 200
 
 
-QUERIES_OF_THE_DASHBOARD = 14
+QUERIES_OF_THE_DASHBOARD = 15
 
 
 # =========================================================================================

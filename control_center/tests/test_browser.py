@@ -348,6 +348,29 @@ def test_failed_pairings_filter_page_and_action(page, live_server, make_operator
     shot(page, "failed-pairings-actioned")
 
 
+def test_a_row_menu_works_without_javascript(browser, live_server, make_operator, make_customer, confirmed_payment):
+    [failure] = _failure_rows(make_customer, confirmed_payment, count=1, cause=CauseTag.ALL_MITRAS_REJECTED, created_at=timezone.now())
+    operator = make_operator()
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        log_in(page, live_server, operator)
+        page.goto(f"{live_server.url}/admin/failed-pairings/")
+        row = page.locator(f'tr[data-failure="{failure.id}"]')
+        row.locator("summary").click()
+        row.get_by_label("Action for this row").select_option("no_action")
+        row.get_by_label("Note").fill("looked at, nothing owed")
+        row.get_by_role("button", name="Apply").click()
+        page.wait_for_load_state()
+
+        assert "Mark as no-action: saved. The row is now locked." in page.locator(".messagelist").inner_text()
+        failure.refresh_from_db()
+        assert (failure.operator_action, failure.actioned_by_id, failure.note) == ("no_action", operator.id, "looked at, nothing owed")
+    finally:
+        context.close()
+
+
 def test_the_dashboard_shows_todays_figures_and_a_chart_of_14_days(page, live_server, make_operator, make_customer, online_mitra, confirmed_payment):
     # given: today two requests, one matched by the only mitra, the other failing at once
     # (nobody left to offer it to)
