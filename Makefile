@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup bench faults clean-data
+.PHONY: run test setup bench faults clean-data screenshots
 
 setup: $(STAMP)
 
@@ -23,6 +23,11 @@ run: setup
 
 test: setup
 	$(PY) -m ops.launch test $(ARGS)
+
+# the README's pictures: the browser tests with their screenshots written to docs/screenshots/
+# (a plain `make test` writes them to .data/screenshots/, ignored by git); ARGS are passed on
+screenshots: setup
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m ops.launch test control_center/tests/test_browser.py $(ARGS)
 
 # the scale targets P1–P7 against the app started as `make run` starts it (ops/bench);
 # ARGS are passed on, e.g. make bench ARGS="--only P1,P2"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import CustomerProfile
 from config.errors import AppError
+from control_center import selectors
 from control_center.admin_site import control_center_site
 from pairing.lifecycle import chat_end
 from pairing.models import ChatSession, ChatStatus, EndedBy
@@ -31,7 +34,7 @@ class SesiAdmin(OperatorModelAdmin):
     (active): going offline never ends a session."""
 
     list_display = (
-        "created_at", "status", "request_type", "customer_call_name", "mitra_name", "mitra_status",
+        "created_at", "timeline", "status", "request_type", "customer_call_name", "mitra_name", "mitra_status",
         "started_at", "ends_at", "ended_by", "ended_by_user",
     )
     list_filter = ("status", "request_type", "ended_by")
@@ -52,6 +55,32 @@ class SesiAdmin(OperatorModelAdmin):
     @admin.display(description="Mitra status")
     def mitra_status(self, session) -> str:
         return session.mitra.mitra_profile.status if session.mitra_id else "—"
+
+    @admin.display(description="Timeline")
+    def timeline(self, session) -> str:
+        url = reverse("control_center:pairing_chatsession_timeline", args=[session.pk])
+        return format_html('<a href="{}">Timeline<span class="visually-hidden"> of {}</span></a>', url, session.pk)
+
+    def get_urls(self):
+        # Django's documented way to add a page to a ModelAdmin (ModelAdmin.get_urls)
+        timeline = path("<uuid:chat_session_id>/timeline/", self.admin_site.admin_view(self.timeline_view), name="pairing_chatsession_timeline")
+        return [timeline, *super().get_urls()]
+
+    def timeline_view(self, request, chat_session_id):
+        """What happened to one session, in time order, without its messages' texts."""
+        timeline = selectors.session_timeline(chat_session_id=chat_session_id)
+        if timeline is None:
+            raise Http404("No such session.")
+        session = timeline["session"]
+        context = {
+            **self.admin_site.each_context(request),
+            **timeline,
+            "title": "Session timeline",
+            "subtitle": f"{session.customer.customer_profile.call_name}, {timezone.localtime(session.created_at):%Y-%m-%d %H:%M}",
+            "opts": self.opts,
+            "changelist_url": reverse("control_center:pairing_chatsession_changelist"),
+        }
+        return TemplateResponse(request, "control_center/session_timeline.html", context)
 
     @admin.action(description="End selected sessions (operator)")
     def end_sessions(self, request, queryset):

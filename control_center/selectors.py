@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Avg, Count, Exists, IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Avg, Count, Exists, IntegerField, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import AccountSuspension, MitraProfile, MitraStatus, Role, User
 from chat.models import Message
-from failed_pairings.models import MONEY_ACTIONS, PairingFailure
+from extensions.models import Extension
+from failed_pairings.models import MONEY_ACTIONS, CauseTag, OperatorAction, PairingFailure
 from live_settings.selectors import config_get
-from pairing.models import LIVE_STATUSES, OCCUPYING_STATUSES, ChatSession, ChatStatus
-from payments.models import PaymentStatus
+from pairing.models import (
+    LIVE_STATUSES, OCCUPYING_STATUSES, ChatRequestNotification, ChatSession, ChatStatus, NotificationStatus, RequestType,
+)
+from payments.models import PaymentEvent, PaymentStatus, Transaction, TransactionKind
 from realtime.presence import connected_user_ids
 from safety.models import Rating
 from safety.selectors import open_alert_count, open_report_count, reports_list, safety_alerts_list, session_context_messages_for
@@ -178,3 +185,164 @@ def money_action_possible(failure) -> bool:
         failure.payment_session.status not in (PaymentStatus.CONSUMED, PaymentStatus.PENDING, PaymentStatus.CONFIRMED)
         and not failure.payment_has_money_action
     )
+
+
+# --- Dashboard: today and the last 14 days (issue 14) ---------------------------------------------
+DASHBOARD_DAYS = 14
+
+
+def _operator_zone() -> ZoneInfo:
+    return ZoneInfo(settings.CONTROL_CENTER_TIME_ZONE)
+
+
+def dashboard_days(*, days: int = DASHBOARD_DAYS, now: datetime | None = None) -> list[dict]:
+    """The last ``days`` operators' days (``CONTROL_CENTER_TIME_ZONE``), oldest first,
+    today last; each: ``requests`` (pairing attempts made that day, a fallback blast
+    counting as one more), ``matched`` (of those, accepted by a mitra — an accept is
+    only possible inside the pairing window, so every match is within it), ``failed``
+    and ``failed_by_cause`` (failure rows written that day), ``revenue`` /
+    ``charges`` (charge transactions: money taken) and ``refunds`` / ``refund_count``
+    (refund transactions — money the gateway gave back — plus failure rows an operator
+    marked refunded by hand, with no gateway refund). Four GROUP BY queries whatever
+    the number of rows."""
+    zone = _operator_zone()
+    today = (now or timezone.now()).astimezone(zone).date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, time.min, tzinfo=zone)
+    by_day = {
+        first + timedelta(days=i): {
+            "day": first + timedelta(days=i), "requests": 0, "matched": 0, "failed": 0, "failed_by_cause": {},
+            "revenue": 0, "charges": 0, "refunds": 0, "refund_count": 0,
+        }
+        for i in range(days)
+    }
+
+    def day_of(field: str):
+        return TruncDate(field, tzinfo=zone)
+
+    attempts = (
+        ChatSession.objects.filter(created_at__gte=since).annotate(day=day_of("created_at")).values("day")
+        .annotate(requests=Count("id"), matched=Count("id", filter=Q(started_at__isnull=False))).order_by()
+    )
+    for row in attempts:
+        if row["day"] in by_day:
+            by_day[row["day"]].update(requests=row["requests"], matched=row["matched"])
+    failures = (
+        PairingFailure.objects.filter(created_at__gte=since).annotate(day=day_of("created_at")).values("day", "cause_tag")
+        .annotate(count=Count("id")).order_by()
+    )
+    for row in failures:
+        if row["day"] in by_day:
+            day = by_day[row["day"]]
+            day["failed"] += row["count"]
+            day["failed_by_cause"][row["cause_tag"]] = row["count"]
+    money = (
+        Transaction.objects.filter(created_at__gte=since).annotate(day=day_of("created_at")).values("day", "kind")
+        .annotate(total=Sum("amount"), count=Count("id")).order_by()
+    )
+    for row in money:
+        if row["day"] not in by_day:
+            continue
+        day = by_day[row["day"]]
+        if row["kind"] == TransactionKind.CHARGE:
+            day.update(revenue=row["total"], charges=row["count"])
+        elif row["kind"] == TransactionKind.REFUND:
+            day["refunds"] += row["total"]
+            day["refund_count"] += row["count"]
+    # refunds an operator made outside the gateway (marked "refunded" with no gateway
+    # refund on the payment), on the day they were marked
+    by_hand = (
+        PairingFailure.objects.filter(operator_action=OperatorAction.REFUNDED, actioned_at__gte=since)
+        .filter(~Exists(Transaction.objects.filter(payment_session_id=OuterRef("payment_session_id"), kind=TransactionKind.REFUND)))
+        .annotate(day=day_of("actioned_at")).values("day").annotate(total=Sum("amount"), count=Count("id")).order_by()
+    )
+    for row in by_hand:
+        if row["day"] in by_day:
+            by_day[row["day"]]["refunds"] += row["total"]
+            by_day[row["day"]]["refund_count"] += row["count"]
+    order = {tag: index for index, tag in enumerate(CauseTag.values)}
+    for day in by_day.values():
+        # the most frequent cause first, ties in CauseTag's order
+        day["failed_by_cause"] = sorted(day["failed_by_cause"].items(), key=lambda item: (-item[1], order.get(item[0], 99)))
+    return list(by_day.values())
+
+
+# --- Sesi: one session's timeline (issue 14) --------------------------------------------------------
+def session_timeline(*, chat_session_id) -> dict | None:
+    """What happened to one pairing attempt / session, in time order: its payment (and
+    its extensions' payments) changing state, money taken and given back, the offers
+    (how many mitras, when), the accept, the extensions, closing and ending, and the
+    failure rows with their operator actions. Never a message's text: only how many
+    each side sent. Seven queries whatever the number of offers, messages or events."""
+    session = (
+        ChatSession.objects.select_related(
+            "payment_session", "customer__customer_profile", "mitra__mitra_profile", "targeted_mitra__mitra_profile",
+            "ended_by_user", "fallback_from", "fallback",
+        )
+        .filter(id=chat_session_id)
+        .first()
+    )
+    if session is None:
+        return None
+    payment = session.payment_session
+    of_this_session = Q(payment_session_id=payment.id) | Q(payment_session__extension__chat_session_id=session.id)
+    events: list[dict] = []
+
+    def add(at, kind: str, text: str, **extra) -> None:
+        if at is not None:
+            events.append({"at": at, "kind": kind, "text": text, "order": len(events), **extra})
+
+    for event in PaymentEvent.objects.filter(of_this_session).select_related("payment_session").order_by("created_at", "id"):
+        what = "Extension payment" if event.payment_session.is_extension else "Payment"
+        change = f"{event.from_status} → {event.to_status}" if event.from_status else event.to_status
+        add(event.created_at, "payment", f"{what} {change} ({event.reason})", amount=event.payment_session.amount)
+    for transaction_row in Transaction.objects.filter(of_this_session).select_related("payment_session").order_by("created_at"):
+        what = "charged" if transaction_row.kind == TransactionKind.CHARGE else "refunded"
+        extension = " (extension)" if transaction_row.payment_session.is_extension else ""
+        add(transaction_row.created_at, "money", f"Money {what}{extension}", amount=transaction_row.amount)
+
+    kind = "returning chat" if session.request_type == RequestType.RETURNING else "general blast"
+    add(session.created_at, "request", f"Chat requested ({kind}{', sensitive topic' if session.sensitive else ''})")
+    offers = (
+        ChatRequestNotification.objects.filter(chat_session_id=session.id).values("status")
+        .annotate(count=Count("id"), first=Min("created_at"), last=Max("created_at"), answered=Max("responded_at")).order_by()
+    )
+    offers_by_status = {row["status"]: row for row in offers}
+    offered = sum(row["count"] for row in offers_by_status.values())
+    if offered:
+        first = min(row["first"] for row in offers_by_status.values())
+        last = max(row["last"] for row in offers_by_status.values())
+        add(first, "offer", f"Offered to {offered} mitra{'s' if offered != 1 else ''}", until=last if last != first else None)
+    declined = offers_by_status.get(NotificationStatus.DECLINED)
+    if declined:
+        add(declined["answered"], "offer", f"{declined['count']} declined (the last of them at this time)")
+    if session.started_at:
+        add(session.started_at, "accept", f"Accepted by {session.mitra.mitra_profile.display_name}")
+
+    for extension in Extension.objects.filter(chat_session_id=session.id).select_related("audit", "payment_session").order_by("created_at"):
+        add(extension.created_at, "extension", f"Extension of {extension.minutes} min requested", amount=extension.payment_session.amount)
+        audit = getattr(extension, "audit", None)
+        if extension.resolved_at:
+            tag = f" ({audit.tag})" if audit else ""
+            add(extension.resolved_at, "extension", f"Extension {extension.get_status_display().lower()}{tag}")
+
+    if session.closing_started_at:
+        add(session.closing_started_at, "closing", "Time up: closing (goodbyes)")
+    if session.ended_at:
+        who = f" by {session.get_ended_by_display().lower()}" if session.ended_by else ""
+        add(session.ended_at, "end", f"{session.get_status_display()}{who}")
+
+    failures = PairingFailure.objects.filter(
+        Q(chat_session_id=session.id) | Q(payment_session_id=payment.id, chat_session__isnull=True)
+        | Q(payment_session__extension__chat_session_id=session.id)
+    ).select_related("actioned_by")
+    for failure in failures:
+        add(failure.created_at, "failure", "Failure row", cause=failure.cause_tag, amount=failure.amount)
+        if failure.actioned_at:
+            add(failure.actioned_at, "operator", f"Operator: {failure.get_operator_action_display().lower()} ({failure.actioned_by})")
+
+    message_counts = Message.objects.filter(chat_session_id=session.id).aggregate(
+        customer=Count("id", filter=Q(sender="customer")), mitra=Count("id", filter=Q(sender="mitra")),
+    )
+    events.sort(key=lambda e: (e["at"], e["order"]))
+    return {"session": session, "payment": payment, "events": events, "message_counts": message_counts, "offered": offered}

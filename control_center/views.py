@@ -23,6 +23,7 @@ from accounts.models import Role
 from accounts.services import mitra_create
 from config.errors import AppError
 from control_center import selectors
+from control_center.charts import daily_chart
 from failed_pairings.filters import PairingFailureFilter
 from failed_pairings.models import OPERATOR_CHOICES, CauseTag
 from failed_pairings.selectors import pairing_failures_list
@@ -57,9 +58,13 @@ class DashboardView(ControlCenterView):
     title = "Dashboard"
 
     def get(self, request):
+        days = selectors.dashboard_days()
         return self.render(
             request,
-            {"counts": selectors.dashboard_counts(), "mitras": selectors.mitra_dashboard_rows(), "poll_seconds": LIVE_POLL_SECONDS},
+            {
+                "counts": selectors.dashboard_counts(), "mitras": selectors.mitra_dashboard_rows(), "poll_seconds": LIVE_POLL_SECONDS,
+                "today": days[-1], "days": days, "chart": daily_chart(days),
+            },
         )
 
 

@@ -6,7 +6,8 @@ subject.
 
 Skipped (loudly) only when no Chromium exists on a developer's machine; in CI
 (``CI`` set) a missing browser is a failure. Screenshots of every page are written
-to ``docs/screenshots/`` (shown in the README).
+to ``.data/screenshots/`` (ignored by git); ``make screenshots`` writes them to
+``docs/screenshots/`` instead, the README's pictures (``screenshots.py``).
 """
 
 from __future__ import annotations
@@ -20,22 +21,26 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
+from playwright.sync_api import expect
 from django.utils import timezone
 
 from accounts.models import MitraStatus
+from control_center.tests.screenshots import ROOT, screenshot_dir
 from failed_pairings.models import CauseTag, PairingFailure
 from live_settings.selectors import config_all_fresh
+from pairing import services as pairing_services
 from pairing.models import ChatSession, ChatStatus
 from payments.models import PaymentSession, PaymentStatus
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = screenshot_dir()
 OPERATOR_PASSWORD = "s3cret-pass-123"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -89,6 +94,21 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def off_the_event_loop(story):
+    """Run ``story`` (domain services making a test's data) in a thread of its own:
+    Playwright's sync API keeps an event loop running in this one, where the services'
+    after-commit deliveries (``async_to_sync``) cannot run."""
+
+    def run():
+        try:
+            return story()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
 def log_in(page, live_server, operator) -> None:
     """Keyboard only: the fields are reached through their labels, Tab and Enter."""
     page.goto(f"{live_server.url}/admin/login/?next=/admin/")
@@ -115,7 +135,7 @@ def test_operator_logs_in_with_the_keyboard_and_sees_the_sidebar_in_order(page, 
     assert [item.strip() for item in nav] == ["Dashboard", "Mitra", "Sesi", "Failed Pairings", "Safety", "Reports", "Users", "Settings"]
     assert page.locator("#mitra-table").get_by_text("Bestie Sari").is_visible()
     shot(page, "dashboard")
-    for name, label in [("sesi", "Sesi"), ("users", "Users")]:
+    for name, label in [("users", "Users")]:  # Sesi with rows: the timeline test
         page.locator("#nav-sidebar").get_by_role("link", name=label, exact=True).click()
         page.wait_for_load_state()
         shot(page, name)
@@ -259,12 +279,23 @@ def test_failed_pairings_filter_page_and_action(page, live_server, make_operator
     _failure_rows(make_customer, confirmed_payment, count=4, cause=CauseTag.CUSTOMER_CANCELLED, created_at=today - timedelta(days=3))
     consumed = _failure_rows(make_customer, confirmed_payment, count=1, cause=CauseTag.TARGETED_MITRA_REJECTED, created_at=today, status=PaymentStatus.CONSUMED)[0]
     operator = make_operator()
+    page.set_viewport_size({"width": 1366, "height": 768})
     log_in(page, live_server, operator)
 
     page.locator("#nav-sidebar").get_by_role("link", name="Failed Pairings").click()
     assert page.locator("#result-count").inner_text() == "60 rows"
-    assert page.locator("#failed-pairings tbody tr").count() == 50
+    rows = page.locator("#failed-pairings tbody tr")
+    assert rows.count() == 50
     shot(page, "failed-pairings")
+    # a page of 50 fits in about two screens: one compact control per row
+    assert page.evaluate("document.documentElement.scrollHeight") <= 1700
+    assert page.locator("#failed-pairings details.cc-row-menu").count() == 50
+    assert page.locator("#failed-pairings select[name=action]:visible").count() == 0
+    # amounts in rupiah, causes in Indonesian with the code on hover
+    first = rows.first
+    assert first.locator("td.cc-amount").inner_text() == "Rp 50.000"
+    cause = first.locator(".cc-cause")
+    assert (cause.inner_text(), cause.get_attribute("title")) == ("Tidak ada bestie tersedia", "no_mitra_available")
 
     page.get_by_role("link", name="Next").click()
     assert "Page 2 of 2" in page.locator(".cc-pager").inner_text()
@@ -272,10 +303,11 @@ def test_failed_pairings_filter_page_and_action(page, live_server, make_operator
     page.get_by_role("link", name="Prev").click()
     assert "Page 1 of 2" in page.locator(".cc-pager").inner_text()
 
-    # cause multi-select + date range
-    page.get_by_label("Cause").select_option(["customer_cancelled", "targeted_mitra_rejected"])
+    # cause multi-select (Indonesian labels) + date range
+    page.get_by_label("Cause").select_option(label=["Customer membatalkan", "Bestie pilihan menolak"])
     page.get_by_role("button", name="Filter").click()
     assert page.locator("#result-count").inner_text() == "5 rows"
+    assert "cause_tags=customer_cancelled" in page.url and "cause_tags=targeted_mitra_rejected" in page.url
     page.get_by_label("Created from").fill((today - timedelta(days=4)).date().isoformat())
     page.get_by_label("Created to").fill((today - timedelta(days=2)).date().isoformat())
     page.get_by_role("button", name="Filter").click()
@@ -285,15 +317,26 @@ def test_failed_pairings_filter_page_and_action(page, live_server, make_operator
     # a consumed payment is never offered a money action
     page.goto(f"{live_server.url}/admin/failed-pairings/?cause_tags=targeted_mitra_rejected")
     consumed_row = page.locator(f'tr[data-failure="{consumed.id}"]')
+    consumed_row.locator("summary").click()
     options = consumed_row.locator("select[name=action] option").all_inner_texts()
     assert options == ["Action…", "Mark as no-action"]
 
-    # action a row: it locks
+    # the menu by keyboard: Enter opens it on its first field, Escape closes it
     page.goto(f"{live_server.url}/admin/failed-pairings/?cause_tags=customer_cancelled")
     row = page.locator("#failed-pairings tbody tr").first
     failure_id = row.get_attribute("data-failure")
+    row.locator("summary").focus()
+    page.keyboard.press("Enter")
+    expect(row.get_by_label("Action for this row")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(row.get_by_label("Action for this row")).to_be_hidden()
+    expect(row.locator("summary")).to_be_focused()
+
+    # action a row: it locks
+    row.locator("summary").click()
     row.get_by_label("Action for this row").select_option("refunded")
     row.get_by_label("Note").fill("Refund sent via bank transfer")
+    shot(page, "failed-pairings-menu")
     row.get_by_role("button", name="Apply").click()
     page.wait_for_load_state()
     assert "saved. The row is now locked." in page.locator(".messagelist").inner_text()
@@ -303,6 +346,96 @@ def test_failed_pairings_filter_page_and_action(page, live_server, make_operator
     failure = PairingFailure.objects.get(id=failure_id)
     assert (failure.operator_action, failure.actioned_by_id, failure.note) == ("refunded", operator.id, "Refund sent via bank transfer")
     shot(page, "failed-pairings-actioned")
+
+
+def test_a_row_menu_works_without_javascript(browser, live_server, make_operator, make_customer, confirmed_payment):
+    [failure] = _failure_rows(make_customer, confirmed_payment, count=1, cause=CauseTag.ALL_MITRAS_REJECTED, created_at=timezone.now())
+    operator = make_operator()
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        log_in(page, live_server, operator)
+        page.goto(f"{live_server.url}/admin/failed-pairings/")
+        row = page.locator(f'tr[data-failure="{failure.id}"]')
+        row.locator("summary").click()
+        row.get_by_label("Action for this row").select_option("no_action")
+        row.get_by_label("Note").fill("looked at, nothing owed")
+        row.get_by_role("button", name="Apply").click()
+        page.wait_for_load_state()
+
+        assert "Mark as no-action: saved. The row is now locked." in page.locator(".messagelist").inner_text()
+        failure.refresh_from_db()
+        assert (failure.operator_action, failure.actioned_by_id, failure.note) == ("no_action", operator.id, "looked at, nothing owed")
+    finally:
+        context.close()
+
+
+def test_the_dashboard_shows_todays_figures_and_a_chart_of_14_days(page, live_server, make_operator, make_customer, online_mitra, confirmed_payment):
+    # given: today two requests, one matched by the only mitra, the other failing at once
+    # (nobody left to offer it to)
+    def story():
+        customer = make_customer(call_name="Ayu")
+        mitra = online_mitra(display_name="Bestie Sari")
+        matched = pairing_services.chat_start(customer=customer, payment_id=confirmed_payment(customer, amount=50_000).id, sensitive=False)
+        pairing_services.chat_request_accept(mitra=mitra, chat_session_id=matched.id)
+        other = make_customer(call_name="Budi")
+        pairing_services.chat_start(customer=other, payment_id=confirmed_payment(other, amount=75_000).id, sensitive=False)
+
+    off_the_event_loop(story)
+    log_in(page, live_server, make_operator())
+
+    # then
+    figures = page.locator("#today-figures")
+    assert figures.locator("#today-requests strong").inner_text() == "2"
+    assert figures.locator("#today-matched strong").inner_text() == "1"
+    assert figures.locator("#today-failed strong").inner_text() == "1"
+    cause = figures.locator("#today-failed .cc-cause")
+    assert (cause.inner_text(), cause.get_attribute("title")) == ("Tidak ada bestie tersedia", "no_mitra_available")
+    assert figures.locator("#today-revenue strong").inner_text() == "Rp 125.000"
+    assert figures.locator("#today-refunds strong").inner_text() == "Rp 0"
+    chart = page.locator("#days-chart")
+    assert chart.is_visible()
+    assert chart.locator("g.cc-day").count() == 14
+    assert chart.locator("g.cc-day").last.locator("rect.cc-bar-requests title").text_content().endswith(": 2 requests, 1 matched")
+    page.get_by_text("Figures by day").click()
+    assert page.locator("#days-table tbody tr").first.locator("td").all_inner_texts()[1:] == ["2", "1", "1", "Rp 125.000", "Rp 0"]
+    shot(page, "dashboard-today")
+
+
+def test_a_sessions_timeline_opens_from_the_sesi_page(page, live_server, make_operator, make_customer, online_mitra, confirmed_payment):
+    from chat.services import message_send
+
+    # given: a blast to two mitras, one declines, the other accepts; two messages
+    def story():
+        customer = make_customer(call_name="Ayu")
+        first, second = online_mitra(display_name="Bestie Sari"), online_mitra(display_name="Bestie Dewi")
+        attempt = pairing_services.chat_start(customer=customer, payment_id=confirmed_payment(customer, amount=50_000).id, sensitive=False)
+        pairing_services.chat_request_decline(mitra=first, chat_session_id=attempt.id)
+        pairing_services.chat_request_accept(mitra=second, chat_session_id=attempt.id)
+        message_send(user=customer, chat_session_id=attempt.id, client_message_id="a", text="sangat pribadi")
+        message_send(user=second, chat_session_id=attempt.id, client_message_id="b", text="aku dengar")
+        return attempt
+
+    attempt = off_the_event_loop(story)
+    log_in(page, live_server, make_operator())
+
+    # when
+    page.locator("#nav-sidebar").get_by_role("link", name="Sesi", exact=True).click()
+    shot(page, "sesi")
+    page.get_by_role("link", name=f"Timeline of {attempt.id}").click()
+
+    # then
+    page.wait_for_url(f"{live_server.url}/admin/pairing/chatsession/{attempt.id}/timeline/")
+    assert page.get_by_role("heading", name="Session timeline").is_visible()
+    events = page.locator("#timeline tbody tr td:nth-child(3)").all_inner_texts()
+    assert "Offered to 2 mitras" in [e.split(";")[0] for e in events]
+    assert "Accepted by Bestie Dewi" in events
+    assert page.locator("#timeline tbody tr td.cc-amount").filter(has_text="Rp 50.000").count() >= 1
+    assert page.locator("#message-counts").inner_text().startswith("1 from the customer, 1 from the mitra")
+    assert "sangat pribadi" not in page.content()
+    assert page.locator("#nav-sidebar a.current").inner_text().strip() == "Sesi"
+    shot(page, "sesi-timeline")
 
 
 def test_mitra_page_refreshes_live_and_creates_mitras(page, live_server, make_operator, make_mitra):

@@ -124,9 +124,11 @@ def test_the_page_lists_the_spec_columns_with_a_dash_for_no_targeted_mitra(cc, f
     ]
     # shown in the operators' zone, Asia/Jakarta (UTC+7)
     assert [row[:9] for row in rows] == [
-        ["2026-11-20 17:15", "Budi", "Bestie Sekar", "targeted_mitra_timeout", "Rp 50000", "failed_pairing", "Refunded", "ops@example.test", "2026-11-21 15:05"],
-        ["2026-11-20 16:30", "Ayu", "—", "no_mitra_available", "Rp 90000", "failed_pairing", "", "", ""],
+        ["2026-11-20 17:15", "Budi", "Bestie Sekar", "Bestie pilihan tidak menjawab", "Rp 50.000", "failed_pairing", "Refunded", "ops@example.test", "2026-11-21 15:05"],
+        ["2026-11-20 16:30", "Ayu", "—", "Tidak ada bestie tersedia", "Rp 90.000", "failed_pairing", "", "", ""],
     ]
+    # the cause's code on hover
+    assert '<span class="cc-cause" title="targeted_mitra_timeout">Bestie pilihan tidak menjawab</span>' in _row_html(response, targeted.id)
     assert _offered_actions(response, targeted.id) is None  # actioned: "—"
     assert _offered_actions(response, blast.id) == ["refunded", "credited", "no_action"]
     menu = re.search(r'<select id="action-[^"]+" name="action" required>(.*?)</select>', _row_html(response, blast.id), re.S).group(1)
@@ -196,7 +198,7 @@ def test_the_cause_multi_select_keeps_any_of_the_chosen_causes(query, cc, failur
     # then: newest first, and the select shows what was chosen
     assert response.status_code == 200
     assert _row_ids(response) == [str(rejected[0].id), str(cancelled[1].id), str(cancelled[0].id)]
-    selected = re.findall(r'<option value="([a-z_]+)" selected>', _html(response))
+    selected = re.findall(r'<option value="([a-z_]+)" selected title="', _html(response))
     assert selected == ["all_mitras_rejected", "customer_cancelled"]  # in the select's own order
 
 
@@ -209,6 +211,11 @@ def test_the_cause_select_offers_every_cause_tag(cc):
         "targeted_mitra_at_capacity", "targeted_mitra_rejected", "targeted_mitra_timeout", "payment_expired_unused",
         "payment_settled_after_expiry", "extension_unused", "account_suspended", "customer_blocked_mitra",
     ]
+    # each shown by its Indonesian label, the code on hover
+    options = dict((value, (title, _text(label))) for value, title, label in re.findall(r'<option value="([a-z_]+)" title="([a-z_]+)">(.*?)</option>', select, re.S))
+    assert options["no_mitra_available"] == ("no_mitra_available", "Tidak ada bestie tersedia")
+    assert options["customer_blocked_mitra"] == ("customer_blocked_mitra", "Customer memblokir bestie pilihan")
+    assert len(options) == 12
 
 
 WIB = ZoneInfo("Asia/Jakarta")
