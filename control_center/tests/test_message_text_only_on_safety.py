@@ -51,7 +51,7 @@ def world(chat, raise_alert, make_customer):
     )
     return {
         "user_id": [session.customer.id, session.mitra.id],
-        "alert_id": [alert.id], "report_id": [report.id], "failure_id": [failure.id],
+        "alert_id": [alert.id], "report_id": [report.id], "failure_id": [failure.id], "chat_session_id": [session.id],
         "object_id": {"pairing_": [session.id], "accounts_customerprofile_": [session.customer.customer_profile.pk]},
         "app_label": ["pairing", "accounts"],
     }
@@ -89,6 +89,6 @@ def test_message_texts_show_on_the_safety_page_only(cc, world):
             assert name in SAFETY_PAGES, f"{url} shows message text: {shown}"
 
     # the walk reached the pages that matter, and the Safety page does show the conversation
-    assert {"index", "cc-mitras", "cc-failed-pairings", "cc-reports", "cc-suspension", "cc-mitra-erasure",
+    assert {"index", "cc-mitras", "cc-failed-pairings", "cc-reports", "cc-suspension", "cc-mitra-erasure", "pairing_chatsession_timeline",
             "pairing_chatsession_changelist", "pairing_chatsession_change", "accounts_customerprofile_change"} <= set(visited)
     assert seen_on == {"cc-safety", "cc-safety-data"} or seen_on == {"cc-safety"}, seen_on

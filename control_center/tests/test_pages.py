@@ -767,6 +767,7 @@ def test_the_mitra_page_and_its_json_show_status_connection_and_load(cc, active_
                 "active_sessions": active, "capacity": 1, "status_changed_at": profiles[user.id].status_changed_at.isoformat(),
                 "rating_average": None, "rating_count": 0, "rating_label": "—", "suspended": False,
                 "suspension_url": f"/admin/users/{user.id}/suspension",
+                "erased": False, "erasure_url": f"/admin/mitras/{user.id}/erasure",
             }
             for user, name, status, connected, active in [
                 (idle, "Bestie Ana", "offline", False, 0), (busy, "Bestie Sekar", "online", True, 1)
