@@ -26,7 +26,7 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_REQUEST_DURATION = Histogram(
     "curhat_http_request_duration_seconds",
-    "Time from the request reaching the web process to its last response byte handed to daphne.",
+    "From daphne handing the request to the app to the answer handed back (body read and thread wait included).",
     ["route", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
