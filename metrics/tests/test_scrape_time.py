@@ -103,3 +103,13 @@ def test_a_source_that_cannot_be_read_is_left_out_and_said_so(monkeypatch):
     assert samples.value("curhat_metrics_source_up", source="delivery") == 1
     assert "curhat_celery_queue_length" not in samples.names()
     assert "curhat_payments" in samples.names()
+
+
+def test_a_scrape_with_the_token_runs_only_those_three_queries(client, settings, django_assert_num_queries, make_customer, start_chat):
+    from metrics.tests.scrape import TOKEN
+
+    settings.METRICS_TOKEN = TOKEN
+    _failed_attempt(make_customer, start_chat)
+    with django_assert_num_queries(3):  # no session or user read for a token
+        response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
