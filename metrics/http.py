@@ -14,11 +14,14 @@ path hands on share the one label object.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
 
 from metrics.instruments import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+
+logger = logging.getLogger(__name__)
 
 ROUTE_LABEL = "curhat.metrics.route"
 """Scope and WSGI environ key of the request's ``RouteLabel`` (a client cannot set it:
@@ -97,7 +100,10 @@ class HttpMetrics:
             if route is None:
                 route = STATIC if scope["path"].startswith(self.static_prefix) else UNMATCHED
             method = scope["method"] if scope["method"] in _METHODS else "other"
-            _series.record(route, method, str(status), time.perf_counter() - started)
+            try:
+                _series.record(route, method, str(status), time.perf_counter() - started)
+            except Exception as exc:  # noqa: BLE001 - a metrics problem never fails a request
+                logger.error("request metrics not recorded: %s", exc)
 
 
 def route_label_middleware(get_response):

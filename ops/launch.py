@@ -235,6 +235,9 @@ def web() -> int:
         if not os.environ.get(name):
             log(f"{name} is not set: `python -m ops.launch web` serves a configured deployment only")
             return 2
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:  # emptied by whoever starts this machine's processes (README, Metrics)
+        Path(metrics_dir).mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor()
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
