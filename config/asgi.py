@@ -22,6 +22,7 @@ from django.conf import settings  # noqa: E402
 
 from chat.api.fast_paths import MessageSendFastPath  # noqa: E402
 from config.wsgi_bridge import ThreadPoolWsgi  # noqa: E402
+from metrics.http import HttpMetrics  # noqa: E402
 from pairing.api.fast_paths import AvailabilityFastPath  # noqa: E402
 from realtime.delivery import BindEventLoop  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
@@ -44,7 +45,8 @@ gc.set_threshold(*settings.WEB_GC_THRESHOLDS)
 
 application = BindEventLoop(ProtocolTypeRouter(
     {
-        "http": AvailabilityFastPath(MessageSendFastPath(django_http_app)),
+        # outermost: every request is counted, whoever answers it (metrics/http.py)
+        "http": HttpMetrics(AvailabilityFastPath(MessageSendFastPath(django_http_app))),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 ))

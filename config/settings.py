@@ -83,6 +83,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # names the resolved URL route for the request metrics, counted around the whole
+    # ASGI app (metrics/http.py)
+    "metrics.http.route_label_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -406,6 +409,11 @@ if PAYMENT_PROVIDER == PAYMENT_PROVIDERS["midtrans"] and not MIDTRANS_SERVER_KEY
 AVAILABILITY_PROCESS_CACHE_SECONDS = float(os.environ.get("AVAILABILITY_PROCESS_CACHE_SECONDS", "1"))
 # how long a process keeps the shared set of suspended accounts (accounts/suspended.py)
 SUSPENDED_USERS_PROCESS_CACHE_SECONDS = float(os.environ.get("SUSPENDED_USERS_PROCESS_CACHE_SECONDS", "1"))
+
+# /metrics (metrics/views.py): a bearer token a Prometheus server may scrape with, besides
+# an operator's control-center session; empty: operators only. Compared in constant time.
+# https://prometheus.io/docs/prometheus/latest/configuration/configuration/#scrape_config
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 # `make bench` only: route P1's baseline view (ops/bench/baseline.py)
 BENCH_BASELINE_VIEW = env_bool("CURHAT_BENCH")

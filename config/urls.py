@@ -5,10 +5,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config import error_views
 from config.health import health
 from control_center.admin_site import control_center_site
+from metrics.views import metrics
 from safety.api import urls as safety_urls
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # the busiest first: every include that does not match costs a resolver pass

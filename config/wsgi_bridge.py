@@ -27,6 +27,7 @@ from asgiref.wsgi import WsgiToAsgiInstance
 from django.conf import settings
 
 from config.errors import ErrorCode
+from metrics.http import ROUTE_LABEL
 
 
 def _error(status: int, code: str, detail: str) -> tuple[dict, dict]:
@@ -109,6 +110,8 @@ class ThreadPoolWsgi:
         # rate limits an ASGI fast path already counted for this request (a client
         # cannot set a key like this: headers become HTTP_* keys)
         environ[COUNTED_RATE_LIMITS] = scope.get(COUNTED_RATE_LIMITS, ())
+        # where Django names the route it resolved, for the request metrics (metrics/http.py)
+        environ[ROUTE_LABEL] = scope.get(ROUTE_LABEL)
         result = self.wsgi_application(environ, instance.start_response)
         try:
             chunks = [bytes(chunk) for chunk in result]

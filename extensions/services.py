@@ -26,6 +26,7 @@ from config.on_commit import after_commit
 from extensions.models import APPROVED_STATUSES, AuditTag, Extension, ExtensionAudit, ExtensionStatus
 from live_settings.registry import AutoAction
 from live_settings.selectors import config_get
+from metrics.instruments import deadline_fired
 from pairing.lifecycle import schedule_timer
 from pairing.models import ChatSession, ChatStatus
 from pairing.representations import iso_datetime
@@ -162,6 +163,7 @@ def extension_deadline_fire(*, extension_id, now=None) -> bool:
         if extension is None:
             return False
         session = ChatSession.objects.select_for_update().get(pk=extension.chat_session_id)
+        deadline_fired(deadline="extension", due_at=extension.deadline_at, fired_at=now)
         online = MitraProfile.objects.filter(user_id=session.mitra_id, status=MitraStatus.ONLINE).exists()
         connected = is_connected(session.mitra_id)
         if session.status != ChatStatus.ACTIVE:  # ended early meanwhile: nothing left to extend

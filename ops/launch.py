@@ -44,6 +44,27 @@ def _secret_key() -> str:
     return key_file.read_text().strip()
 
 
+def prepare_metrics_dir(path: Path) -> Path:
+    """Multiprocess mode of prometheus_client for every process started from here
+    (``PROMETHEUS_MULTIPROC_DIR``; an explicit setting wins), emptied first: the files
+    of a previous run would otherwise count again.
+    https://prometheus.github.io/client_python/multiprocess/"""
+    path = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(path)))
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    return path
+
+
+def _metrics_process_dead(pid: int) -> None:
+    """prometheus_client's bookkeeping for a process that exited: its live gauges (open
+    websockets) stop counting; its counters and histograms keep their totals."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
 def _manage(*args: str) -> None:
     subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], cwd=ROOT, check=True)
 
@@ -68,6 +89,7 @@ class Supervisor:
         self.specs: dict[str, tuple[list[str], tuple[int, ...]]] = {}
         self.restarts: dict[str, list[float]] = {}
         self.held: set[str] = set()  # not restarted until released (make faults holds one down)
+        self.reaped: set[int] = set()  # exited children whose metrics bookkeeping is done
         self.stopping = False
         self._lock = threading.Lock()
 
@@ -98,7 +120,12 @@ class Supervisor:
                 return None
             now = time.monotonic()
             for name, proc in list(self.children.items()):
-                if proc.poll() is None or name in self.held:
+                if proc.poll() is None:
+                    continue
+                if proc.pid not in self.reaped:
+                    self.reaped.add(proc.pid)
+                    _metrics_process_dead(proc.pid)
+                if name in self.held:
                     continue
                 recent = [t for t in self.restarts.get(name, []) if now - t < self.RESTART_WINDOW_SECONDS]
                 if len(recent) >= self.MAX_RESTARTS:
@@ -209,6 +236,9 @@ def web() -> int:
         if not os.environ.get(name):
             log(f"{name} is not set: `python -m ops.launch web` serves a configured deployment only")
             return 2
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:  # emptied by whoever starts this machine's processes (README, Metrics)
+        Path(metrics_dir).mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor()
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
@@ -227,6 +257,7 @@ def run() -> int:
     port = os.environ.setdefault("PORT", "8000")
     bind = os.environ.get("BIND", "127.0.0.1")
     services = EmbeddedServices(DATA_DIR)
+    metrics_dir = prepare_metrics_dir(DATA_DIR / "prometheus")
     supervisor = Supervisor()
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
@@ -243,6 +274,7 @@ def run() -> int:
             f"\nCurhat is up: {processes} web processes on port {port} (WEB_CONCURRENCY changes it).\n"
             f"  API             {base}/api/\n"
             f"  health          {base}/health\n"
+            f"  metrics         {base}/metrics   (operators, or Bearer $METRICS_TOKEN; files in {metrics_dir})\n"
             f"  OpenAPI schema  {base}/api/schema/   (docs: {base}/api/docs/)\n"
             f"  control center  {base}/admin/\n"
             f"  websockets      ws://{host}:{port}/ws/client/  ws://{host}:{port}/ws/mitra/\n"
@@ -268,6 +300,9 @@ def test(pytest_args: list[str]) -> int:
     os.environ.setdefault("DB_POOL_TIMEOUT", "20")
     # tests run with DEBUG off, on the instant provider (SPEC §11: allowed explicitly)
     os.environ.setdefault("ALLOW_INSTANT_PAYMENTS", "1")
+    # the test process and the workers, beat and helper processes it starts share one
+    # metrics directory, as the processes of `make run` do
+    prepare_metrics_dir(DATA_DIR / "prometheus-test")
     services = EmbeddedServices(DATA_DIR)
     try:
         services.ensure()

@@ -17,6 +17,7 @@ from django.utils import timezone
 from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
 from live_settings.selectors import config_get
+from metrics.instruments import deadline_fired
 from pairing.models import ChatSession, ChatStatus, EndedBy
 from pairing.representations import iso_datetime
 from pairing.timers import end_is_held
@@ -83,9 +84,11 @@ def session_timer_fire(*, chat_session_id, now=None) -> bool:
         if session.status == ChatStatus.ACTIVE and session.ends_at <= now:
             if end_is_held(session.id):
                 return False  # an extension's outcome decides first and re-arms this timer
+            deadline_fired(deadline="session_end", due_at=session.ends_at, fired_at=now)
             _begin_closing(session, now=now)
             return True
         if session.status == ChatStatus.CLOSING and session.closes_at <= now:
+            deadline_fired(deadline="goodbye", due_at=session.closes_at, fired_at=now)
             _complete(session, ended_by=EndedBy.TIMER, now=now)
             return True
         return False

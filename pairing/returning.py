@@ -18,6 +18,7 @@ from accounts.models import MitraProfile, MitraStatus, Role, User
 from config.errors import ConflictError, ErrorCode, NotFoundError
 from failed_pairings.models import CauseTag, PairingFailure
 from live_settings.selectors import config_get
+from metrics.instruments import pairing_attempt_ended
 from pairing import selectors, services
 from pairing.models import OCCUPYING_STATUSES, ChatSession, ChatStatus, RequestType
 from payments.models import PaymentSession
@@ -121,6 +122,7 @@ def returning_attempt_fail(session: ChatSession, *, cause: str, closed_reason: s
     )
     if closed_reason is not None:
         services.close_offers(session, reason=closed_reason)
+    pairing_attempt_ended(request_type=session.request_type, outcome="failed", cause=cause)
     profile = MitraProfile.objects.get(user_id=session.targeted_mitra_id)
     deliver(
         events=[targeted_unavailable_event(session.id, customer_id=session.customer_id, cause=cause, profile=profile)],

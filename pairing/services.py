@@ -21,6 +21,7 @@ from config.on_commit import after_commit
 from config.sql import json_param
 from failed_pairings.models import CauseTag, PairingFailure
 from live_settings.selectors import config_get
+from metrics.instruments import deadline_fired, pairing_attempt_ended, pairing_matched
 from pairing import lifecycle, selectors
 from pairing.timers import registered_backstops
 from pairing.models import (
@@ -128,6 +129,11 @@ def _fail_attempt(
         chat_session=session,
     )
     close_offers(session, reason=closed_reason)
+    pairing_attempt_ended(
+        request_type=session.request_type,
+        outcome="cancelled" if final_status == ChatStatus.CANCELLED else "failed",
+        cause=cause,
+    )
     if notify_customer:
         deliver(
             events=[
@@ -322,6 +328,7 @@ def chat_request_accept(*, mitra: User, chat_session_id) -> ChatSession:
         raise ConflictError(ErrorCode.REQUEST_UNAVAILABLE, "This request is no longer available.")
     payment_transition(payment, to_status=PaymentStatus.CONSUMED, reason="chat_started", actor=mitra)
     close_offers(attempt, reason="accepted_elsewhere", except_mitra_id=mitra.id)
+    pairing_matched(request_type=attempt.request_type, started_at=attempt.created_at, accepted_at=now)
 
     session = selectors.chat_session_get(chat_session_id=attempt.id)
     deliver(
@@ -416,6 +423,7 @@ def chat_deadline_fire(*, chat_session_id, now=None) -> bool:
         )
         if session is None:
             return False
+        deadline_fired(deadline="pairing", due_at=session.deadline_at, fired_at=now)
         if session.request_type == RequestType.RETURNING:
             from pairing.returning import returning_attempt_fail
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from config.errors import NotFoundError
 from live_settings.selectors import config_get
@@ -38,3 +38,12 @@ NO_GATEWAY = ("instant", "free_trial")
 def uses_gateway(payment: PaymentSession) -> bool:
     """Whether a payment gateway took (or takes) this payment's money."""
     return payment.provider not in NO_GATEWAY
+
+
+def payment_counts_by_status() -> dict[str, int]:
+    """Every payment session counted by status, one ``GROUP BY`` (the metrics scrape);
+    a status nobody is in counts 0."""
+    counts = dict.fromkeys(PaymentStatus.values, 0)
+    rows = PaymentSession.objects.order_by().values_list("status").annotate(n=Count("id"))
+    counts.update(dict(rows))
+    return counts

@@ -26,6 +26,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import Role
 from accounts.selectors import user_is_active
+from metrics.instruments import WEBSOCKET_CONNECTIONS
 from realtime.presence import presence_beat_async, presence_leave_async
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def token_from_scope(scope) -> str | None:
 
 class UserSocketConsumer(AsyncJsonWebsocketConsumer):
     role: str = ""
+    endpoint: str = ""  # the label of curhat_websocket_connections
 
     async def connect(self) -> None:
         self.user_id = None
@@ -107,7 +109,18 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             return
         await self._beat()
         await self.accept()
+        self._count_open()
         self._expiry_task = asyncio.ensure_future(self._close_at(int(token["exp"])))
+
+    def _count_open(self) -> None:
+        """In ``curhat_websocket_connections`` until ``disconnect`` (metrics/instruments.py)."""
+        self._open_gauge = WEBSOCKET_CONNECTIONS.labels(self.endpoint)
+        self._open_gauge.inc()
+
+    def _count_closed(self) -> None:
+        gauge, self._open_gauge = getattr(self, "_open_gauge", None), None
+        if gauge is not None:
+            gauge.dec()
 
     async def _beat(self) -> None:
         """Presence heartbeat (connect and every ping), shared through Redis."""
@@ -118,6 +131,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_AUTH)
 
     async def disconnect(self, code) -> None:
+        self._count_closed()
         if self._expiry_task is not None:
             self._expiry_task.cancel()
         if self.user_id is not None:
@@ -172,10 +186,12 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
 
 class ClientConsumer(UserSocketConsumer):
     role = Role.CUSTOMER
+    endpoint = "client"
 
 
 class MitraConsumer(UserSocketConsumer):
     role = Role.MITRA
+    endpoint = "mitra"
 
 
 class OperatorConsumer(UserSocketConsumer):
@@ -184,6 +200,8 @@ class OperatorConsumer(UserSocketConsumer):
     from one of the control center's own origins; anyone else is closed 4401, a
     signed-in non-operator 4403. Receives what is sent to ``OPERATORS``, and closes
     when the operator's account is deactivated (its own group)."""
+
+    endpoint = "operator"
 
     async def connect(self) -> None:
         self.user_id = None
@@ -206,11 +224,13 @@ class OperatorConsumer(UserSocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(user_group(OPERATORS), self.channel_name)
         await self.accept()
+        self._count_open()
 
     async def _beat(self) -> None:
         """Operators are not part of presence (that is the mitras' "connected")."""
 
     async def disconnect(self, code) -> None:
+        self._count_closed()
         if self.user_id is not None:
             await self.channel_layer.group_discard(user_group(OPERATORS), self.channel_name)
             await self.channel_layer.group_discard(self.group, self.channel_name)

@@ -7,7 +7,7 @@ from django.db.models.functions import RowNumber
 
 from chat.models import Message
 from live_settings.selectors import config_get
-from safety.models import AlertStatus, Block, Rating, Report, ReportAction, ReportStatus, SafetyAlert, SafetyAlertAction
+from safety.models import UNRESOLVED_ALERT_STATUSES, AlertStatus, Block, Rating, Report, ReportAction, ReportStatus, SafetyAlert, SafetyAlertAction
 from safety.phrases import matcher_for
 
 RECENT_COMMENTS = 10
@@ -37,6 +37,18 @@ def safety_alerts_list(*, status: str | None = None):
 
 def safety_alert_get(*, alert_id) -> SafetyAlert | None:
     return _alerts().filter(id=alert_id).first()
+
+
+def unresolved_alert_counts_by_status() -> dict[str, int]:
+    """Crisis alerts not resolved yet, by status (``open`` = nobody acted yet): one
+    ``GROUP BY`` (the metrics scrape)."""
+    counts = dict.fromkeys((status.value for status in UNRESOLVED_ALERT_STATUSES), 0)
+    rows = (
+        SafetyAlert.objects.filter(status__in=UNRESOLVED_ALERT_STATUSES).order_by()
+        .values_list("status").annotate(n=Count("id"))
+    )
+    counts.update(dict(rows))
+    return counts
 
 
 def open_alert_count() -> int:

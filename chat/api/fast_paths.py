@@ -31,11 +31,14 @@ from config.fast_path import bearer_claims, header, host_allowed, render_json, s
 from config.parsers import json_depth_exceeds, reject_constant
 from config.throttling import hit_async, throttled_body
 from config.wsgi_bridge import COUNTED_RATE_LIMITS
+from metrics.http import set_route
 
 logger = logging.getLogger(__name__)
 
 # Django's <uuid:…> path converter, in chat/api/urls.py's route
 _MESSAGES_PATH = re.compile(r"/api/chat/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/messages")
+MESSAGES_ROUTE = "api/chat/<uuid:id>/messages"
+"""That route as Django names it (the request metrics' label)."""
 _MAX_CLIENT_MESSAGE_ID = 64  # MessagesApi.SendInputSerializer
 # a message of MAX_TEXT_LENGTH characters, each escaped as \uXXXX, with room to spare; a
 # larger body (or one without Content-Length) goes to Django, with its own upload limits
@@ -103,6 +106,7 @@ class MessageSendFastPath:
         if scope["type"] == "http" and scope["method"] == "POST":
             match = _MESSAGES_PATH.fullmatch(scope["path"])
             if match is not None and self._candidate(scope):
+                set_route(scope, MESSAGES_ROUTE)
                 # the server delivers no more than Content-Length, checked small above
                 body = b""
                 while True:

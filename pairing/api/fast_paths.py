@@ -22,11 +22,14 @@ from django.conf import settings
 from accounts.models import Role
 from accounts.suspended import suspended_users
 from config.fast_path import bearer_claims, host_allowed, send_json
+from metrics.http import set_route
 from pairing.selectors import availability_cached
 
 logger = logging.getLogger(__name__)
 
 AVAILABILITY_PATH = "/api/client/mitra-availability"
+AVAILABILITY_ROUTE = "api/client/mitra-availability"
+"""The URL route Django names for this path (the request metrics' label)."""
 
 _BODIES = {value: json.dumps({"available": value}, separators=(",", ":")).encode() for value in (True, False)}
 
@@ -72,6 +75,7 @@ class AvailabilityFastPath:
         if scope["type"] == "http" and scope["path"] == AVAILABILITY_PATH and scope["method"] == "GET":
             available = await self._answer(scope)
             if available is not None:
+                set_route(scope, AVAILABILITY_ROUTE)
                 await send_json(send, 200, _BODIES[available], allow=b"GET, HEAD, OPTIONS")
                 return
         await self.django_app(scope, receive, send)
