@@ -21,6 +21,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chat.api.fast_paths import MessageSendFastPath  # noqa: E402
+from config.request_id import RequestIdAsgi  # noqa: E402
 from config.wsgi_bridge import ThreadPoolWsgi  # noqa: E402
 from pairing.api.fast_paths import AvailabilityFastPath  # noqa: E402
 from realtime.delivery import BindEventLoop  # noqa: E402
@@ -44,7 +45,8 @@ gc.set_threshold(*settings.WEB_GC_THRESHOLDS)
 
 application = BindEventLoop(ProtocolTypeRouter(
     {
-        "http": AvailabilityFastPath(MessageSendFastPath(django_http_app)),
+        # outermost: the fast paths' log lines carry the request id too
+        "http": RequestIdAsgi(AvailabilityFastPath(MessageSendFastPath(django_http_app))),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 ))

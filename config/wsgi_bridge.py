@@ -19,6 +19,7 @@ on Channels, on the same port.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
@@ -84,7 +85,10 @@ class ThreadPoolWsgi:
                 if not message.get("more_body"):
                     break
             body.seek(0)
-            messages = await loop.run_in_executor(self.executor, self._handle, scope, body)
+            # in a copy of the request's context (its request id, config/request_id.py),
+            # as asyncio.to_thread does; a pool thread's own context would outlive the request
+            context = contextvars.copy_context()
+            messages = await loop.run_in_executor(self.executor, context.run, self._handle, scope, body)
         await self._send_all(send, messages)
 
     @staticmethod

@@ -176,7 +176,9 @@ def start_web(supervisor: Supervisor, *, bind: str, port: int, processes: int | 
     for index in range(processes):
         supervisor.spawn(
             f"web-{index + 1}",
-            [str(BIN / "daphne"), "--fd", str(fd), "--access-log", os.environ.get("WEB_ACCESS_LOG", "-"), "config.asgi:application"],
+            # daphne, with an access log without query strings (ops/web_process.py)
+            [PYTHON, "-m", "ops.web_process", "--fd", str(fd), "--access-log", os.environ.get("WEB_ACCESS_LOG", "-"),
+             "config.asgi:application"],
             pass_fds=(fd,),
         )
     return sock
@@ -222,6 +224,8 @@ def web() -> int:
 
 def run() -> int:
     os.environ.setdefault("DEBUG", "1")
+    # a person reads these logs: plain text (production: JSON lines, README "Logs")
+    os.environ.setdefault("LOG_FORMAT", "plain")
     os.environ.setdefault("SECRET_KEY", _secret_key())
     port = os.environ.setdefault("PORT", "8000")
     bind = os.environ.get("BIND", "127.0.0.1")
@@ -241,10 +245,13 @@ def run() -> int:
         print(
             f"\nCurhat is up: {processes} web processes on port {port} (WEB_CONCURRENCY changes it).\n"
             f"  API             {base}/api/\n"
-            f"  health          {base}/health\n"
+            f"  health          {base}/health   (database, Redis, worker and beat liveness; 503 names what fails)\n"
+            f"  metrics         {base}/metrics   (Prometheus; operators or the metrics token)\n"
             f"  OpenAPI schema  {base}/api/schema/   (docs: {base}/api/docs/)\n"
             f"  control center  {base}/admin/\n"
             f"  websockets      ws://{host}:{port}/ws/client/  ws://{host}:{port}/ws/mitra/\n"
+            f"Logs: this terminal, LOG_FORMAT={os.environ['LOG_FORMAT']} (plain: time level logger [request id] "
+            f"message; json: one object per line); daphne's access log: WEB_ACCESS_LOG={os.environ.get('WEB_ACCESS_LOG', '-')}\n"
             f"Demo logins:\n{DEMO_LOGINS}\n"
             f"Ctrl-C stops everything.\n",
             flush=True,
@@ -267,6 +274,8 @@ def test(pytest_args: list[str]) -> int:
     os.environ.setdefault("DB_POOL_TIMEOUT", "20")
     # tests run with DEBUG off, on the instant provider (SPEC §11: allowed explicitly)
     os.environ.setdefault("ALLOW_INSTANT_PAYMENTS", "1")
+    # plain text, as under make run (tests that check JSON lines set LOG_FORMAT themselves)
+    os.environ.setdefault("LOG_FORMAT", "plain")
     services = EmbeddedServices(DATA_DIR)
     try:
         services.ensure()
