@@ -483,7 +483,7 @@ LOGGING = {
             "defaults": {"request_id": "-"},
         },
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "config.log_format.JsonFormatter",
             "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
             "rename_fields": {"levelname": "level", "name": "logger"},
             "timestamp": "time",  # ISO 8601, UTC

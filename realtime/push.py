@@ -74,7 +74,13 @@ class FcmPushBackend:
             response = FCMDevice.objects.filter(user_id__in=user_ids, active=True).send_message(
                 Message(notification=Notification(title=title, body=body), data={k: str(v) for k, v in data})
             )
-            logger.info("fcm: %s sent to %d users: %s", title, len(user_ids), response)
+            # counts only: the response lists the devices' registration tokens
+            batch = getattr(response, "response", None)
+            logger.info(
+                "fcm: %s sent to %d users: %s delivered, %s failed, %d devices deactivated", title, len(user_ids),
+                getattr(batch, "success_count", "?"), getattr(batch, "failure_count", "?"),
+                len(getattr(response, "deactivated_registration_ids", ()) or ()),
+            )
 
 
 def get_push_backend() -> PushBackend:
