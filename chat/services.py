@@ -5,7 +5,6 @@ closing, one goodbye per side."""
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from chat.representations import message_payload
 from config import async_db
 from config.errors import ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
+from config.request_id import with_request_id
 from live_settings.selectors import config_get
 from pairing.models import ChatSession, ChatStatus
 from realtime.delivery import Event, deliver, enqueue_on_loop
@@ -132,11 +132,11 @@ def message_send(*, user, chat_session_id, client_message_id: str, text: str) ->
 def _screen_after_commit(message: Message) -> None:
     """A customer's message is screened for crisis phrases once it has committed, on the
     screening thread: the request does not wait for it (nor for a broker in trouble).
-    It runs in a copy of the request's context: an alert task it enqueues carries the
-    request id (config/request_id.py)."""
+    It runs with the request's id: an alert task it enqueues carries it
+    (config/request_id.py)."""
     if message.sender == SenderRole.CUSTOMER:
         args = (message.chat_session_id, message.id, message.text)
-        after_commit(lambda: _screening.submit(contextvars.copy_context().run, _screen_on_thread, *args))
+        after_commit(lambda: _screening.submit(with_request_id(_screen_on_thread), *args))
 
 
 # one thread per process screens customer messages after their commit, off the request
@@ -173,7 +173,7 @@ async def message_send_while_active(*, user_id, chat_session_id, client_message_
     enqueue_on_loop(events)
     if message.sender == SenderRole.CUSTOMER:
         asyncio.get_running_loop().run_in_executor(
-            _screening, contextvars.copy_context().run, _screen_on_thread, message.chat_session_id, message.id, text
+            _screening, with_request_id(_screen_on_thread), message.chat_session_id, message.id, text
         )
     return events[0].payload["message"]
 

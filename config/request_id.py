@@ -9,7 +9,8 @@ The id is the client's ``X-Request-ID`` when that is a sane token (1–64 of
   (``pairing/api/fast_paths.py``, ``chat/api/fast_paths.py``) included, which never
   reach Django's middleware; it also puts the id it chose into the request's headers,
   so Django sees the same one, and adds the response header when Django did not;
-- ``config.wsgi_bridge`` runs each Django request in a copy of that context;
+- ``config.wsgi_bridge`` hands it to the thread that runs the Django request
+  (``with_request_id``), as the crisis screening does to its thread;
 - ``RequestIdMiddleware`` sets it for requests that reach Django without that layer
   (Django's test client, another server) and sets the response header;
 - Celery: ``before_task_publish`` copies it into the message headers of a task
@@ -97,6 +98,25 @@ def RequestIdMiddleware(get_response):
         return response
 
     return middleware
+
+
+def with_request_id(func):
+    """``func`` carrying the current request id to another thread (run it there).
+
+    Not ``contextvars.copy_context().run``: Django keeps per-thread state in context
+    variables too (``caches``, through asgiref's ``Local``), and a thread running each
+    request in a fresh copy would build new cache clients, and connect again, every time.
+    """
+    rid = current_request_id.get()
+
+    def run(*args, **kwargs):
+        token = current_request_id.set(rid)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            current_request_id.reset(token)
+
+    return run
 
 
 class RequestIdFilter(logging.Filter):

@@ -19,7 +19,6 @@ on Channels, on the same port.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
@@ -28,6 +27,7 @@ from asgiref.wsgi import WsgiToAsgiInstance
 from django.conf import settings
 
 from config.errors import ErrorCode
+from config.request_id import with_request_id
 
 
 def _error(status: int, code: str, detail: str) -> tuple[dict, dict]:
@@ -85,10 +85,8 @@ class ThreadPoolWsgi:
                 if not message.get("more_body"):
                     break
             body.seek(0)
-            # in a copy of the request's context (its request id, config/request_id.py),
-            # as asyncio.to_thread does; a pool thread's own context would outlive the request
-            context = contextvars.copy_context()
-            messages = await loop.run_in_executor(self.executor, context.run, self._handle, scope, body)
+            # with the request's id for its log lines (config/request_id.py)
+            messages = await loop.run_in_executor(self.executor, with_request_id(self._handle), scope, body)
         await self._send_all(send, messages)
 
     @staticmethod
