@@ -19,6 +19,7 @@ from chat.representations import message_payload
 from config import async_db
 from config.errors import ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
+from config.request_id import with_request_id
 from live_settings.selectors import config_get
 from pairing.models import ChatSession, ChatStatus
 from realtime.delivery import Event, deliver, enqueue_on_loop
@@ -130,10 +131,12 @@ def message_send(*, user, chat_session_id, client_message_id: str, text: str) ->
 
 def _screen_after_commit(message: Message) -> None:
     """A customer's message is screened for crisis phrases once it has committed, on the
-    screening thread: the request does not wait for it (nor for a broker in trouble)."""
+    screening thread: the request does not wait for it (nor for a broker in trouble).
+    It runs with the request's id: an alert task it enqueues carries it
+    (config/request_id.py)."""
     if message.sender == SenderRole.CUSTOMER:
         args = (message.chat_session_id, message.id, message.text)
-        after_commit(lambda: _screening.submit(_screen_on_thread, *args))
+        after_commit(lambda: _screening.submit(with_request_id(_screen_on_thread), *args))
 
 
 # one thread per process screens customer messages after their commit, off the request
@@ -169,7 +172,9 @@ async def message_send_while_active(*, user_id, chat_session_id, client_message_
     message, events = _sent(params, row)
     enqueue_on_loop(events)
     if message.sender == SenderRole.CUSTOMER:
-        asyncio.get_running_loop().run_in_executor(_screening, _screen_on_thread, message.chat_session_id, message.id, text)
+        asyncio.get_running_loop().run_in_executor(
+            _screening, with_request_id(_screen_on_thread), message.chat_session_id, message.id, text
+        )
     return events[0].payload["message"]
 
 

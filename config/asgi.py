@@ -21,6 +21,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chat.api.fast_paths import MessageSendFastPath  # noqa: E402
+from config.request_id import RequestIdAsgi  # noqa: E402
 from config.wsgi_bridge import ThreadPoolWsgi  # noqa: E402
 from metrics.http import HttpMetrics  # noqa: E402
 from pairing.api.fast_paths import AvailabilityFastPath  # noqa: E402
@@ -45,8 +46,9 @@ gc.set_threshold(*settings.WEB_GC_THRESHOLDS)
 
 application = BindEventLoop(ProtocolTypeRouter(
     {
-        # outermost: every request is counted, whoever answers it (metrics/http.py)
-        "http": HttpMetrics(AvailabilityFastPath(MessageSendFastPath(django_http_app))),
+        # outermost: every request is counted, whoever answers it (metrics/http.py); then
+        # the request id, so the fast paths' log lines carry it too (config/request_id.py)
+        "http": HttpMetrics(RequestIdAsgi(AvailabilityFastPath(MessageSendFastPath(django_http_app)))),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 ))

@@ -7,9 +7,20 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import beat_init, setup_logging, worker_ready
+from celery.signals import (
+    after_task_publish,
+    before_task_publish,
+    beat_init,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from config.liveness import WorkerHeartbeat, beat_published, beat_started  # noqa: E402
+from config.request_id import task_finished, task_headers_add, task_started  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -19,10 +30,12 @@ app.autodiscover_tasks()
 
 
 @setup_logging.connect
-def log_as_django_does(loglevel=None, **kwargs):
-    """Worker and beat log through Django's ``LOGGING`` — its format and its redaction
-    filter (SPEC §13: no personal data in any line) — instead of the handlers Celery
-    would install; ``--loglevel`` still sets the level."""
+def use_django_logging(loglevel=None, **kwargs):
+    """Worker and beat log as the web processes do (``LOGGING`` in settings: JSON lines or
+    plain text, with the request id and the redaction filter of SPEC §13), not in
+    Celery's own format: with a receiver of this signal Celery configures no logging
+    itself (https://docs.celeryq.dev/en/stable/userguide/signals.html#setup-logging).
+    ``--loglevel`` still sets the root level."""
     from logging.config import dictConfig
 
     from django.conf import settings
@@ -30,6 +43,31 @@ def log_as_django_does(loglevel=None, **kwargs):
     dictConfig(settings.LOGGING)
     if loglevel:
         logging.getLogger().setLevel(loglevel)
+
+
+# the worker's heartbeat for /health (config/liveness.py)
+app.steps["consumer"].add(WorkerHeartbeat)
+
+
+@before_task_publish.connect
+def carry_request_id(headers=None, **kwargs):
+    task_headers_add(headers)
+
+
+@task_prerun.connect
+def restore_request_id(task=None, **kwargs):
+    task_started(task)
+
+
+@task_postrun.connect
+def clear_request_id(**kwargs):
+    task_finished()
+
+
+@after_task_publish.connect
+def record_beat_liveness(sender=None, **kwargs):
+    """In beat: the backstop reached the broker, so beat is alive (``config/liveness.py``)."""
+    beat_published(sender)
 
 
 @worker_ready.connect
@@ -46,6 +84,7 @@ def catch_up_on_start(sender, **kwargs):
     """Beat that starts (or restarts after a crash) runs its backstops once at once: the
     sweeper's 60 s interval starts again from zero at every start, so payments that ran
     out while no beat ran would otherwise wait up to a minute more (``make faults`` F5)."""
+    beat_started()
     for task in ("pairing.tasks.fire_due_timers", "payments.tasks.sweep_payments", "accounts.tasks.publish_suspended_users"):
         try:
             sender.app.send_task(task)

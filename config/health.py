@@ -1,5 +1,7 @@
-"""``GET /health``: the database and Redis, each checked for real, and the websocket
-delivery counters (events sent, retried, dropped across every process)."""
+"""``GET /health``: the database and Redis, each checked for real, the liveness of the
+Celery worker and of beat (``config/liveness.py``), and the websocket delivery counters
+(events sent, retried, dropped across every process). 503 with the failing parts named
+in ``failing`` when any part is not ok; never a 500."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from config.liveness import liveness_read
 from config.redis_client import get_redis
 from realtime.delivery import delivery_stats
 
@@ -43,14 +46,31 @@ def _delivery() -> dict[str, int] | None:
         return None
 
 
+def _liveness() -> dict[str, dict] | None:
+    try:
+        return liveness_read()
+    except Exception as exc:
+        logger.warning("health: liveness unreadable: %s", exc)
+        return None
+
+
 @require_GET
 def health(request):
     parts = {"database": _check_database(), "redis": _check_redis()}
     failing = [name for name, state in parts.items() if state != "ok"]
-    body = {"status": "ok" if not failing else "error", **parts}
+    body = {"status": "ok", **parts}
+    if parts["redis"] == "ok":  # else nobody knows: Redis is what is failing
+        liveness = _liveness()
+        if liveness is None:
+            failing.append("redis")
+            body["redis"] = "error"
+        else:
+            body.update(liveness)
+            failing += [side for side, state in liveness.items() if state["status"] != "ok"]
     if failing:
+        body["status"] = "error"
         body["failing"] = failing
-    if parts["redis"] == "ok":
+    if body["redis"] == "ok":
         delivery = _delivery()
         if delivery is not None:
             body["delivery"] = delivery

@@ -83,6 +83,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # first: every later middleware's log lines and answers carry the request id
+    "config.request_id.RequestIdMiddleware",
     # names the resolved URL route for the request metrics, counted around the whole
     # ASGI app (metrics/http.py)
     "metrics.http.route_label_middleware",
@@ -277,6 +279,13 @@ CELERY_BEAT_SCHEDULE = {
     "purge-messages": {"task": "chat.tasks.purge_messages", "schedule": crontab(hour=20, minute=0)},
 }
 
+# GET /health (config/liveness.py): the worker notes that its event loop runs every
+# HEARTBEAT seconds and is "stale" after WORKER_MAX_AGE; beat is "stale" when it has not
+# sent the deadline backstop (every 2 s above) for BEAT_MAX_AGE
+HEALTH_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("HEALTH_WORKER_HEARTBEAT_SECONDS", "2"))
+HEALTH_WORKER_MAX_AGE_SECONDS = float(os.environ.get("HEALTH_WORKER_MAX_AGE_SECONDS", "60"))
+HEALTH_BEAT_MAX_AGE_SECONDS = float(os.environ.get("HEALTH_BEAT_MAX_AGE_SECONDS", "30"))
+
 
 # --- Auth ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -465,13 +474,39 @@ CONTROL_CENTER_CSP = os.environ.get(
     "frame-ancestors 'none'",
 )
 
+# Logs: one JSON object per line in production (python-json-logger,
+# https://nhairs.github.io/python-json-logger/), plain text for a person at a terminal
+# (``make run``, ``make test``). Every record carries the request id (config/request_id.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # no personal data in any line, whoever logs it (SPEC §13; config/log_redaction.py)
-    "filters": {"redact": {"()": "config.log_redaction.RedactPersonalData"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    "filters": {
+        "request_id": {"()": "config.request_id.RequestIdFilter"},
+        # no personal data in any line, whoever logs it (SPEC §13; config/log_redaction.py)
+        "redact": {"()": "config.log_redaction.RedactPersonalData"},
+    },
+    "formatters": {
+        "plain": {
+            "()": "logging.Formatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+            "defaults": {"request_id": "-"},
+        },
+        "json": {
+            "()": "config.log_format.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id", "redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # Django's own console handler (DEBUG only) would print django.* lines a second
+        # time, unformatted: they go to the root's handler only
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+    },
 }

@@ -27,6 +27,7 @@ from asgiref.wsgi import WsgiToAsgiInstance
 from django.conf import settings
 
 from config.errors import ErrorCode
+from config.request_id import with_request_id
 from metrics.http import ROUTE_LABEL
 
 
@@ -85,7 +86,8 @@ class ThreadPoolWsgi:
                 if not message.get("more_body"):
                     break
             body.seek(0)
-            messages = await loop.run_in_executor(self.executor, self._handle, scope, body)
+            # with the request's id for its log lines (config/request_id.py)
+            messages = await loop.run_in_executor(self.executor, with_request_id(self._handle), scope, body)
         await self._send_all(send, messages)
 
     @staticmethod

@@ -253,6 +253,8 @@ def web() -> int:
 
 def run() -> int:
     os.environ.setdefault("DEBUG", "1")
+    # a person reads these logs: plain text (production: JSON lines, README "Logs")
+    os.environ.setdefault("LOG_FORMAT", "plain")
     os.environ.setdefault("SECRET_KEY", _secret_key())
     port = os.environ.setdefault("PORT", "8000")
     bind = os.environ.get("BIND", "127.0.0.1")
@@ -273,11 +275,13 @@ def run() -> int:
         print(
             f"\nCurhat is up: {processes} web processes on port {port} (WEB_CONCURRENCY changes it).\n"
             f"  API             {base}/api/\n"
-            f"  health          {base}/health\n"
-            f"  metrics         {base}/metrics   (operators, or Bearer $METRICS_TOKEN; files in {metrics_dir})\n"
+            f"  health          {base}/health   (database, Redis, worker and beat liveness; 503 names what fails)\n"
+            f"  metrics         {base}/metrics   (Prometheus; operators, or Bearer $METRICS_TOKEN; files in {metrics_dir})\n"
             f"  OpenAPI schema  {base}/api/schema/   (docs: {base}/api/docs/)\n"
             f"  control center  {base}/admin/\n"
             f"  websockets      ws://{host}:{port}/ws/client/  ws://{host}:{port}/ws/mitra/\n"
+            f"Logs: this terminal, LOG_FORMAT={os.environ['LOG_FORMAT']} (plain: time level logger [request id] "
+            f"message; json: one object per line); daphne's access log: WEB_ACCESS_LOG={os.environ.get('WEB_ACCESS_LOG', '-')}\n"
             f"Demo logins:\n{DEMO_LOGINS}\n"
             f"Ctrl-C stops everything.\n",
             flush=True,
@@ -303,6 +307,8 @@ def test(pytest_args: list[str]) -> int:
     # the test process and the workers, beat and helper processes it starts share one
     # metrics directory, as the processes of `make run` do
     prepare_metrics_dir(DATA_DIR / "prometheus-test")
+    # plain text, as under make run (tests that check JSON lines set LOG_FORMAT themselves)
+    os.environ.setdefault("LOG_FORMAT", "plain")
     services = EmbeddedServices(DATA_DIR)
     try:
         services.ensure()

@@ -57,6 +57,10 @@ def test_while_tripped_the_api_answers_503_at_once_and_health_still_looks(clean_
     clean_breaker.trip()
     trips = clean_breaker.trips
     clean_breaker._next_probe = float("inf")  # no probe is due
+    from config.liveness import liveness_record
+
+    liveness_record("worker")  # /health's other parts are fine (config/tests/test_liveness.py)
+    liveness_record("beat")
 
     response = customer_client.get("/api/client/chat/history")
     health = client.get("/health")

@@ -1,13 +1,23 @@
 import pytest
 
+from config.liveness import liveness_record
+
+
+@pytest.fixture
+def alive():
+    """The worker and beat seen just now (their own tests: test_liveness.py)."""
+    liveness_record("worker")
+    liveness_record("beat")
+
 
 @pytest.mark.django_db
-def test_health_reports_database_and_redis_ok(client):
+def test_health_reports_database_and_redis_ok(client, alive):
     response = client.get("/health")
 
     assert response.status_code == 200
     body = response.json()
     assert {k: body[k] for k in ("status", "database", "redis")} == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert (body["worker"]["status"], body["beat"]["status"]) == ("ok", "ok")
     assert set(body["delivery"]) == {"events_sent", "events_retried", "events_dropped"}
 
 
@@ -21,7 +31,7 @@ def test_health_names_redis_when_it_is_unreachable(client, settings):
     assert response.json() == {"status": "error", "database": "ok", "redis": "error", "failing": ["redis"]}
 
 
-def test_health_names_the_database_when_it_is_unreachable(tmp_path):
+def test_health_names_the_database_when_it_is_unreachable(tmp_path, alive):
     """In a separate process whose DATABASE_URL points at a port nothing listens on."""
     import json
     import os
@@ -48,7 +58,8 @@ def test_health_names_the_database_when_it_is_unreachable(tmp_path):
 
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
-    answer["body"].pop("delivery")  # Redis is up: its counters are shown
+    for part in ("delivery", "worker", "beat"):  # Redis is up: its counters and the liveness are shown
+        answer["body"].pop(part)
     assert answer == {
         "status": 503,
         "body": {"status": "error", "database": "error", "redis": "ok", "failing": ["database"]},

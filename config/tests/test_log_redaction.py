@@ -74,8 +74,8 @@ def test_every_handler_of_logging_carries_the_filter():
     assert all(any(isinstance(f, RedactPersonalData) for f in h.filters) for h in logging.getLogger().handlers if h.name == "console")
 
 
-@pytest.fixture
-def configured_handler():
+@pytest.fixture(params=["plain", "json"])
+def configured_handler(request):
     """A handler built as ``LOGGING`` builds the console one (its formatter and filters),
     writing into a buffer, on a logger of the test."""
     import io
@@ -84,7 +84,7 @@ def configured_handler():
     buffer = io.StringIO()
     config = {
         **settings.LOGGING, "disable_existing_loggers": False, "root": {"handlers": []}, "loggers": {"curhat.test": {"handlers": ["buffer"], "level": "INFO", "propagate": False}},
-        "handlers": {"buffer": {**settings.LOGGING["handlers"]["console"], "stream": buffer}},
+        "handlers": {"buffer": {**settings.LOGGING["handlers"]["console"], "formatter": request.param, "stream": buffer}},
     }
     previous = logging.getLogger().handlers[:]
     dictConfig(config)
@@ -107,6 +107,10 @@ def test_a_database_error_logged_with_its_traceback_names_no_one(configured_hand
         pytest.fail("no IntegrityError")
 
     text = configured_handler.getvalue()
+    if text.startswith("{"):  # JSON lines: their fields as written
+        import json
+
+        text = "\n".join(f"{line['message']}\n{line.get('exc_info', '')}" for line in map(json.loads, text.splitlines()))
     assert "could not save the account" in text and "IntegrityError" in text and "Key (phone)=(…) already exists" in text
     assert "6281234567890" not in text and "ayu.rahasia" not in text
 
