@@ -83,7 +83,7 @@ def configured_handler(request):
 
     buffer = io.StringIO()
     config = {
-        **settings.LOGGING, "disable_existing_loggers": False, "root": {"handlers": []}, "loggers": {"curhat.test": {"handlers": ["buffer"], "level": "INFO", "propagate": False}},
+        **settings.LOGGING, "disable_existing_loggers": False, "root": {"handlers": []}, "loggers": {"curhat.redaction-test": {"handlers": ["buffer"], "level": "INFO", "propagate": False}},
         "handlers": {"buffer": {**settings.LOGGING["handlers"]["console"], "formatter": request.param, "stream": buffer}},
     }
     previous = logging.getLogger().handlers[:]
@@ -91,7 +91,7 @@ def configured_handler(request):
     yield buffer
     dictConfig(settings.LOGGING)
     logging.getLogger().handlers[:] = previous
-    logging.getLogger("curhat.test").handlers.clear()
+    logging.getLogger("curhat.redaction-test").handlers.clear()
 
 
 @pytest.mark.django_db
@@ -102,7 +102,7 @@ def test_a_database_error_logged_with_its_traceback_names_no_one(configured_hand
         with transaction.atomic():
             User.objects.create(id=uuid.uuid4(), phone="+6281234567890", email="ayu.rahasia@example.test")
     except IntegrityError:
-        logging.getLogger("curhat.test").exception("could not save the account")
+        logging.getLogger("curhat.redaction-test").exception("could not save the account")
     else:
         pytest.fail("no IntegrityError")
 
