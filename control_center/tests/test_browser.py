@@ -481,6 +481,7 @@ def test_operator_erases_a_mitra_after_a_confirmation(page, live_server, make_op
     confirm = page.locator("#erasure-confirm")
     assert "Erase Bestie Pamit? This cannot be undone." in confirm.inner_text()
     assert User.objects.get(pk=mitra.pk).is_active  # nothing happens before the confirmation
+    shot(page, "mitra-erasure-confirm")
 
     confirm.get_by_role("button", name="Erase for good").click()
     assert "Bestie Pamit is erased" in page.locator(".messagelist").inner_text()
@@ -492,6 +493,9 @@ def test_operator_erases_a_mitra_after_a_confirmation(page, live_server, make_op
     page.get_by_role("link", name="Back to Mitra").click()
     erased = page.locator(f'#mitra-table tr[data-mitra="{mitra.id}"]')
     assert erased.locator('[data-field="account"]').inner_text().strip() == "erased Erasure record"
+    erased.get_by_role("link", name="Erasure record").click()
+    assert page.locator('#erasure-record [data-field="who"]').inner_text() == str(operator)
+    shot(page, "mitra-erasure")
 
 
 # =========================================================================================
