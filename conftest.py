@@ -206,6 +206,21 @@ def online_mitra(make_mitra):
 
 
 # --- real processes (Celery worker, beat) on the test database ----------------------------
+def eventually(condition, what: str, timeout: float = 30):
+    """``condition()``'s first truthy value, polled: for what another process (a worker,
+    a web process) does after its commit. Waiting bounds nothing about speed (that is
+    ``make bench``'s); a condition still false after ``timeout`` fails the test."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not there after {timeout} s")
+
+
 def database_url_of_this_test() -> str:
     """The URL of the test database pytest-django created, for child processes.
     Only meaningful in ``django_db(transaction=True)`` tests (others never commit)."""

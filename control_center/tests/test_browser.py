@@ -14,17 +14,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from django.db import connection
@@ -32,7 +24,7 @@ from playwright.sync_api import expect
 from django.utils import timezone
 
 from accounts.models import MitraStatus
-from control_center.tests.screenshots import ROOT, screenshot_dir
+from control_center.tests.screenshots import screenshot_dir
 from failed_pairings.models import CauseTag, PairingFailure
 from live_settings.selectors import config_all_fresh
 from pairing import services as pairing_services
@@ -521,54 +513,12 @@ def open_page(browser):
     assert not violations, violations
 
 
-def _wait_until_answering(url: str, process: subprocess.Popen, log: Path, *, attempts: int = 600) -> None:
-    for _ in range(attempts):
-        if process.poll() is not None:
-            raise AssertionError(f"daphne exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"daphne never answered {url}:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
-def asgi_server(transactional_db, tmp_path):
-    """The app under daphne (``config.asgi``, websockets included) in a process of its
-    own, on this test's database and Redis; ``.url`` as ``live_server.url``. Stopped
-    before the database is flushed."""
-    from conftest import database_url_of_this_test
-
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    listener.set_inheritable(True)
-    fd, port = listener.fileno(), listener.getsockname()[1]
-    log_path = tmp_path / "daphne.log"
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "daphne"), "--fd", str(fd), "--access-log", "-", "control_center.tests.asgi_app:application"],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url_of_this_test()}, stdout=log, stderr=subprocess.STDOUT,
-        pass_fds=(fd,), start_new_session=True,
-    )
-    server = SimpleNamespace(url=f"http://127.0.0.1:{port}", log=log_path)
-    try:
-        _wait_until_answering(f"{server.url}/admin/login/", process, log_path)
-        yield server
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        listener.close()
-        log.close()
+def asgi_server(transactional_db, daphne_process):
+    """The app under daphne (``config.asgi``, websockets included, static files served)
+    in a process of its own, on this test's database and Redis; ``.url`` as
+    ``live_server.url``. Stopped before the database is flushed."""
+    return daphne_process(app="control_center.tests.asgi_app:application")
 
 
 def _follow_operator_frames(page) -> list[dict]:

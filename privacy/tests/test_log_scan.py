@@ -28,6 +28,7 @@ import pytest
 from django.conf import global_settings
 
 from accounts import services as account_services
+from conftest import eventually
 from payments.models import PricingTier, TierKind
 from safety.models import SafetyAlert
 
@@ -114,16 +115,6 @@ def _ok(response: httpx.Response, *statuses: int) -> dict:
     return response.json() if response.content and response.headers.get("content-type", "").startswith("application/json") else {}
 
 
-def _wait(condition, what: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def app_running(daphne_process, celery_process, midtrans_gateway):
     """Web, worker and beat at DEBUG, on Midtrans (the fake gateway)."""
@@ -168,7 +159,7 @@ def test_a_whole_day_of_the_product_leaves_no_personal_data_in_any_log_line(app_
         _ok(api.post("/api/mitra/status/online", headers=mitra))
         payment = _ok(api.post("/api/client/payment-sessions", json={"tier_id": str(session_tier.id)}, headers=customer), 201)
         _ok(midtrans_gateway.send(f"{web.url}/api/payments/midtrans/notification", midtrans_gateway.notification(payment["id"], "settlement")))
-        _wait(lambda: api.get(f"/api/client/payment-sessions/{payment['id']}", headers=customer).json()["status"] == "confirmed", "the payment")
+        eventually(lambda: api.get(f"/api/client/payment-sessions/{payment['id']}", headers=customer).json()["status"] == "confirmed", "the payment")
 
         # -- blast, accept, messages both ways with receipts; the crisis phrase reaches the worker
         chat = _ok(api.post("/api/client/chat/start", json={"payment_session_id": payment["id"], "sensitive": True}, headers=customer), 201)
@@ -182,7 +173,7 @@ def test_a_whole_day_of_the_product_leaves_no_personal_data_in_any_log_line(app_
             last = _ok(api.post(f"/api/chat/{chat['id']}/messages", json={"client_message_id": f"m{index}", "text": text},
                                 headers=customer if side == "customer" else mitra), 201)
         _ok(api.post(f"/api/chat/{chat['id']}/messages/read", json={"up_to": last["id"]}, headers=customer))
-        _wait(lambda: SafetyAlert.objects.filter(chat_session_id=chat["id"]).exists(), "the crisis alert (raised by the worker)")
+        eventually(lambda: SafetyAlert.objects.filter(chat_session_id=chat["id"]).exists(), "the crisis alert (raised by the worker)")
         sockets.wait_for("customer", "safety_resources")
         _ok(api.get(f"/api/chat/{chat['id']}/messages", headers=mitra))
 
@@ -192,7 +183,7 @@ def test_a_whole_day_of_the_product_leaves_no_personal_data_in_any_log_line(app_
             headers=customer,
         ), 201)
         _ok(midtrans_gateway.send(f"{web.url}/api/payments/midtrans/notification", midtrans_gateway.notification(extension_payment["id"], "settlement")))
-        _wait(lambda: api.get(f"/api/client/payment-sessions/{extension_payment['id']}", headers=customer).json()["status"] == "confirmed", "the extension payment")
+        eventually(lambda: api.get(f"/api/client/payment-sessions/{extension_payment['id']}", headers=customer).json()["status"] == "confirmed", "the extension payment")
         extension = _ok(api.post(f"/api/client/chat/{chat['id']}/extensions", json={"payment_session_id": extension_payment["id"]}, headers=customer), 201)
         _ok(api.post(f"/api/mitra/extensions/{extension['id']}/approve", headers=mitra))
         sockets.wait_for("customer", "extension_resolved")

@@ -10,6 +10,7 @@ import pytest
 from chat.models import Message
 from chat.services import screening_done
 from chat.tests.conftest import post_message
+from conftest import eventually
 from config.asgi import application
 from live_settings.registry import DEFAULT_CRISIS_PHRASES, DEFAULT_CRISIS_RESOURCES, DEFAULT_SAFETY_PROTOCOL_TEXT
 from pairing.tests.live import (
@@ -138,7 +139,7 @@ def test_a_crisis_message_reaches_the_mitra_as_always_and_raises_one_alert_with_
     protocol = [e for e in mitra_events if e["type"] == "safety_protocol"]
     assert protocol == [{"type": "safety_protocol", "chat_session_id": session_id, "guidance": DEFAULT_SAFETY_PROTOCOL_TEXT}]
     # the worker records the push just after it sent the events (both after its commit)
-    _wait_for(lambda: PushOutbox.objects.filter(title="Kamu tidak sendirian").exists(), "the push")
+    eventually(lambda: PushOutbox.objects.filter(title="Kamu tidak sendirian").exists(), "the push")
     assert PushOutbox.objects.filter(user=ayu, title="Kamu tidak sendirian").count() == 1
     assert not PushOutbox.objects.filter(user=mitra, title="Kamu tidak sendirian").exists()
 
@@ -163,21 +164,8 @@ def test_the_send_fast_path_screens_too_and_the_answer_is_the_fast_paths(ayu, se
     assert alert.phrase == "kill myself"
 
 
-def _wait_for(condition, what: str, timeout: float = 30):
-    """What a worker does after its commit, once it is there (no bound on how soon)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not there after {timeout} s")
-
-
 def _wait_for_alert(session_id, timeout: float = 30) -> SafetyAlert:
-    return _wait_for(lambda: SafetyAlert.objects.filter(chat_session_id=session_id).first(), "the alert", timeout)
+    return eventually(lambda: SafetyAlert.objects.filter(chat_session_id=session_id).first(), "the alert", timeout)
 
 
 @pytest.mark.django_db
