@@ -1,7 +1,7 @@
 """How the control center shows values to operators: amounts as ``Rp 50.000`` and
 cause tags as Indonesian labels (SPEC §8: "in Indonesian where the labels are
 Indonesian"). One place, used by every page (through ``control_center_display``'s
-template filters), by the live JSON views and by the dashboard's chart."""
+template filters) and by the dashboard's chart."""
 
 from __future__ import annotations
 

@@ -61,7 +61,16 @@ def mitra_erase(*, mitra_id, actor: User, reason: str) -> None:
         raise NotFoundError("User not found.")
     if role != Role.MITRA:
         raise ConflictError(ErrorCode.CONFLICT, "Only mitras are erased by operators; customers erase their own accounts.")
-    if not account_erase(user_id=mitra_id, actor_id=actor.id, reason=reason):
+    try:
+        erased = account_erase(user_id=mitra_id, actor_id=actor.id, reason=reason)
+    except ConflictError as exc:
+        if exc.code != ErrorCode.ACTIVE_SESSION:
+            raise
+        # the same refusal, in the operator's words (the person's own erasure says "your chat")
+        raise ConflictError(
+            ErrorCode.ACTIVE_SESSION, "This mitra has a session waiting, active or closing; erase them once it has ended."
+        ) from exc
+    if not erased:
         raise ConflictError(ErrorCode.CONFLICT, "This mitra is erased already.")
 
 

@@ -17,6 +17,7 @@ from django.conf import settings as django_settings
 from config.asgi import application
 from config.request_id import RequestIdAsgi, current_request_id
 from config.web_server import AccessLog
+from conftest import eventually
 from safety.tests.conftest import session_between  # noqa: F401 (a fixture)
 
 JSON_FIELDS = {"time", "level", "logger", "message", "request_id"}
@@ -209,11 +210,7 @@ def test_a_task_enqueued_by_a_request_logs_with_its_request_id_in_a_real_worker(
                     found[line["message"].split("session ")[1].split(",")[0]] = line["request_id"]
         return found
 
-    import time
-
-    deadline = time.monotonic() + 30
-    while len(alert_lines()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(lambda: len(alert_lines()) >= 2, "both alert lines in the worker's log")
     assert alert_lines() == {fast_session: "fast-path-req", django_session: "django-req"}
     assert SafetyAlert.objects.filter(chat_session_id__in=[fast_session, django_session]).count() == 2
     # a task of no request (the worker's own backstop at its start) logs without one

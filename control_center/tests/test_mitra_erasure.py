@@ -113,7 +113,7 @@ def test_a_mitra_with_a_live_session_is_not_erased(status, cc, chat):
     # a confirmation posted anyway (an old tab): the service refuses
     response = cc.post(_url(mitra), {"reason": REASON, "confirm": "yes"})
     assert response.status_code == 409
-    assert page_messages(response) == [("error", "Not erased: Finish or cancel your running chat first.")]
+    assert page_messages(response) == [("error", "Not erased: This mitra has a session waiting, active or closing; erase them once it has ended.")]
     assert _state(mitra) == before
 
 

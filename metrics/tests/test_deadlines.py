@@ -4,11 +4,11 @@ observation the scrape adds up)."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
 
+from conftest import eventually
 from metrics.tests.scrape import scrape
 from pairing import lifecycle, services
 from pairing.models import ChatSession
@@ -68,13 +68,11 @@ def test_a_deadline_fired_by_a_worker_process_shows_in_this_process_scrape(
     _, body = start_chat(make_customer())
     assert body["status"] == "waiting"
 
-    give_up = time.monotonic() + 90  # generous: a busy machine must not fail this
-    while ChatSession.objects.get(id=body["id"]).status == "waiting" and time.monotonic() < give_up:
-        time.sleep(0.2)
+    # generous: a busy machine must not fail this
+    eventually(lambda: ChatSession.objects.get(id=body["id"]).status != "waiting", "the blast timeout", timeout=90)
     assert ChatSession.objects.get(id=body["id"]).status == "unmatched"
     # the worker counts after its commit: give it that moment
-    while time.monotonic() < give_up and _delta(before, scrape(), f"{LATENESS}_count", deadline="pairing") < 1:
-        time.sleep(0.1)
+    eventually(lambda: _delta(before, scrape(), f"{LATENESS}_count", deadline="pairing") >= 1, "the lateness observation")
 
     after = scrape()
     assert _delta(before, after, f"{LATENESS}_count", deadline="pairing") == 1
