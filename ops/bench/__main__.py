@@ -175,6 +175,8 @@ def table(results: list[Result], notes: list[str], header: str) -> str:
     skipped = sum(1 for r in results if r.status == "SKIP")
     out.append("")
     out.append(f"{len(results) - failed - skipped} PASS, {failed} FAIL, {skipped} SKIP")
+    # again at the end, where a CI log's tail shows them
+    out += [f"FAIL: {r.figure}: {r.measured} (target {r.target}){f'; {r.context}' if r.context else ''}" for r in results if r.status == "FAIL"]
     out += [f"note: {n}" for n in notes]
     return "\n".join(out) + "\n"
 
