@@ -195,11 +195,11 @@ def start_chat(api_client_for, confirmed_payment):
 def online_mitra(make_mitra):
     """A mitra who has gone online through the service."""
     from accounts.models import MitraStatus
-    from pairing import services as pairing_services
+    from pairing import answers
 
     def make(**kwargs):
         mitra = make_mitra(**kwargs)
-        pairing_services.mitra_status_set(mitra=mitra, status=MitraStatus.ONLINE)
+        answers.mitra_status_set(mitra=mitra, status=MitraStatus.ONLINE)
         return mitra
 
     return make

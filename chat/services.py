@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.db import connection, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -21,6 +22,7 @@ from config.errors import ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
 from config.request_id import with_request_id
 from live_settings.selectors import config_get
+from pairing.locks import chat_session_lock
 from pairing.models import ChatSession, ChatStatus
 from realtime.delivery import Event, deliver, enqueue_on_loop
 from safety.crisis import customer_message_screen
@@ -43,8 +45,7 @@ def _other_party(session: ChatSession, role: str):
 
 
 def _lock_session_for(user, chat_session_id) -> tuple[ChatSession, str]:
-    # [:1], not first(): first() orders by pk, which costs SQL compilation on the hottest path
-    session = next(iter(ChatSession.objects.select_for_update(no_key=True).filter(id=chat_session_id)[:1]), None)
+    session = chat_session_lock(chat_session_id, no_key=True)
     if session is None:
         raise NotFoundError("Chat session not found.")
     return session, participant_role(session, user)
@@ -190,8 +191,6 @@ def messages_list(*, user, chat_session_id, after=None, limit: int = 200) -> tup
         anchor = Message.objects.filter(chat_session=session, id=after).values("created_at", "id").first()
         if anchor is None:
             raise NotFoundError("Message not found in this chat.")
-        from django.db.models import Q
-
         qs = qs.filter(Q(created_at__gt=anchor["created_at"]) | Q(created_at=anchor["created_at"], id__gt=anchor["id"]))
     page = list(qs[: limit + 1])
     return page[:limit], len(page) > limit

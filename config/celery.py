@@ -5,6 +5,7 @@ https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
 
 import logging
 import os
+from logging.config import dictConfig
 
 from celery import Celery
 from celery.signals import (
@@ -18,6 +19,8 @@ from celery.signals import (
 )
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from django.conf import settings  # noqa: E402
 
 from config.liveness import WorkerHeartbeat, beat_published, beat_started  # noqa: E402
 from config.request_id import task_finished, task_headers_add, task_started  # noqa: E402
@@ -36,10 +39,6 @@ def use_django_logging(loglevel=None, **kwargs):
     Celery's own format: with a receiver of this signal Celery configures no logging
     itself (https://docs.celeryq.dev/en/stable/userguide/signals.html#setup-logging).
     ``--loglevel`` still sets the root level."""
-    from logging.config import dictConfig
-
-    from django.conf import settings
-
     dictConfig(settings.LOGGING)
     if loglevel:
         logging.getLogger().setLevel(loglevel)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime, timezone
 
 from celery import bootsteps
 from django.conf import settings
@@ -54,8 +55,6 @@ def liveness_read(now: float | None = None) -> dict[str, dict]:
     """``{"worker": {status, age_seconds, last_seen}, "beat": {...}}``: ``ok``, ``stale``
     (older than its threshold) or ``missing`` (never written, or Redis lost it). One
     Redis round trip; raises what Redis raises."""
-    from datetime import datetime, timezone
-
     now = time.time() if now is None else now
     limits = {WORKER: settings.HEALTH_WORKER_MAX_AGE_SECONDS, BEAT: settings.HEALTH_BEAT_MAX_AGE_SECONDS}
     raw = get_redis().mget([liveness_key(side) for side in limits])

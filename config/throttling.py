@@ -23,6 +23,7 @@ from django.conf import settings
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
+from config.exception_handler import exception_handler
 from config.redis_client import get_async_redis, get_redis
 from config.wsgi_bridge import COUNTED_RATE_LIMITS
 
@@ -99,8 +100,6 @@ async def hit_async(scope: str, ident: str) -> float | None:
 
 def throttled_body(wait: float) -> dict:
     """The 429 body DRF's handler gives for a throttled request (config/exception_handler.py)."""
-    from config.exception_handler import exception_handler
-
     response = exception_handler(Throttled(wait), {})
     return response.data
 

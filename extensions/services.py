@@ -17,39 +17,43 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import MitraProfile, MitraStatus, User
 from config.errors import ConflictError, ErrorCode, NotFoundError
-from config.on_commit import after_commit
+from config.on_commit import task_after_commit
 from extensions.models import APPROVED_STATUSES, AuditTag, Extension, ExtensionAudit, ExtensionStatus
 from live_settings.registry import AutoAction
 from live_settings.selectors import config_get
 from metrics.instruments import deadline_fired
-from pairing.lifecycle import schedule_timer
+from pairing.locks import chat_session_claim, chat_session_lock
 from pairing.models import ChatSession, ChatStatus
 from pairing.representations import iso_datetime
+from pairing.timers import timer_schedule
+from payments.locks import payment_lock
 from payments.models import PaymentStatus, Transaction, TransactionKind
-from payments.services import extension_payment_refund_schedule, payment_lock, payment_transition
+from payments.services import extension_payment_refund_schedule, payment_transition
 from realtime.delivery import Event, deliver
 from realtime.presence import is_connected
 
 logger = logging.getLogger(__name__)
 
 
-def _schedule_extension_timer(extension: Extension) -> None:
-    from extensions.tasks import fire_extension_deadline
+#: the task that fires an extension's deadline (``extensions.tasks.fire_extension_deadline``)
+FIRE_EXTENSION_DEADLINE_TASK = "extensions.tasks.fire_extension_deadline"
 
-    extension_id, eta = str(extension.id), extension.deadline_at
-    after_commit(lambda: fire_extension_deadline.apply_async(args=[extension_id], eta=eta))
+
+def _schedule_extension_timer(extension: Extension) -> None:
+    """After commit, enqueue the task that fires the extension's ``deadline_at``."""
+    task_after_commit(FIRE_EXTENSION_DEADLINE_TASK, str(extension.id), eta=extension.deadline_at)
 
 
 @transaction.atomic
 def extension_request(*, customer: User, chat_session_id, payment_id) -> Extension:
     """Ask the session's mitra for more time, paid by a confirmed (not yet charged)
     extension payment of this session."""
-    session = ChatSession.objects.select_for_update().filter(id=chat_session_id, customer=customer).first()
+    session = chat_session_lock(chat_session_id, customer=customer)
     if session is None:
         raise NotFoundError("Chat session not found.")
     if session.status != ChatStatus.ACTIVE or session.ends_at <= timezone.now():
@@ -112,7 +116,7 @@ def _resolve(session: ChatSession, extension: Extension, *, status: str, tag: st
         payment_transition(payment, to_status=PaymentStatus.RELEASED, reason=tag, actor=actor)
         extension_payment_refund_schedule(payment)  # a gateway took the money at payment: it goes back
     # the session's end timer waited for this outcome (or moved): fire it at the current ends_at
-    schedule_timer(session.id, session.ends_at)
+    timer_schedule(session.id, session.ends_at)
     payload = {"type": "extension_resolved", "extension_id": str(extension.id), "status": status, "ends_at": iso_datetime(session.ends_at)}
     deliver(events=[Event(session.customer_id, payload), Event(session.mitra_id, payload)])
     return True
@@ -122,7 +126,7 @@ def _lock_for_mitra(mitra: User, extension_id) -> tuple[ChatSession, Extension]:
     extension = Extension.objects.filter(id=extension_id, chat_session__mitra=mitra).first()
     if extension is None:
         raise NotFoundError("Extension not found.")
-    session = ChatSession.objects.select_for_update().get(pk=extension.chat_session_id)
+    session = chat_session_lock(extension.chat_session_id)
     extension.refresh_from_db()
     return session, extension
 
@@ -162,7 +166,7 @@ def extension_deadline_fire(*, extension_id, now=None) -> bool:
         extension = Extension.objects.filter(id=extension_id, status=ExtensionStatus.PENDING, deadline_at__lte=now).first()
         if extension is None:
             return False
-        session = ChatSession.objects.select_for_update().get(pk=extension.chat_session_id)
+        session = chat_session_lock(extension.chat_session_id)
         deadline_fired(deadline="extension", due_at=extension.deadline_at, fired_at=now)
         online = MitraProfile.objects.filter(user_id=session.mitra_id, status=MitraStatus.ONLINE).exists()
         connected = is_connected(session.mitra_id)
@@ -184,11 +188,8 @@ def due_extensions_fire(*, now=None, limit: int = 1000) -> int:
     fired = 0
     while fired < limit:
         with transaction.atomic():
-            session_id = (
-                ChatSession.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(extensions__status=ExtensionStatus.PENDING, extensions__deadline_at__lte=now or timezone.now())
-                .values_list("id", flat=True)
-                .first()
+            session_id = chat_session_claim(
+                Q(extensions__status=ExtensionStatus.PENDING, extensions__deadline_at__lte=now or timezone.now())
             )
             due = (
                 Extension.objects.filter(chat_session_id=session_id, status=ExtensionStatus.PENDING)

@@ -20,11 +20,12 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import ConflictError, ErrorCode, NotFoundError
+from config.errors import ConflictError, ErrorCode
 from config.on_commit import after_commit
+from failed_pairings.locks import failure_with_payment_lock
 from failed_pairings.models import MONEY_ACTIONS, OperatorAction, PairingFailure, PairingFailureAction
 from payments.midtrans import GatewayRefusal, MidtransClient
-from payments.models import PaymentSession, PaymentStatus, Transaction, TransactionKind
+from payments.models import PaymentStatus, Transaction, TransactionKind
 from payments.selectors import uses_gateway
 
 _STILL_USABLE = (PaymentStatus.PENDING, PaymentStatus.CONFIRMED)
@@ -32,11 +33,7 @@ _STILL_USABLE = (PaymentStatus.PENDING, PaymentStatus.CONFIRMED)
 
 @transaction.atomic
 def failed_pairing_action(*, failure_id, action: str, actor, note: str = "") -> PairingFailure:
-    payment_id = PairingFailure.objects.filter(id=failure_id).values_list("payment_session_id", flat=True).first()
-    if payment_id is None:
-        raise NotFoundError("Failed pairing not found.")
-    payment = PaymentSession.objects.select_for_update().get(pk=payment_id)
-    failure = PairingFailure.objects.select_for_update().get(pk=failure_id)
+    payment, failure = failure_with_payment_lock(failure_id)
     if failure.operator_action:
         raise ConflictError(
             ErrorCode.ALREADY_ACTIONED, f"This row was already marked {failure.operator_action}.",
@@ -99,10 +96,7 @@ def failed_pairing_refund_run(*, failure_id) -> str:
 
 @transaction.atomic
 def _refund_answered(*, failure_id, refused: str) -> str:
-    # the lock order of failed_pairing_action: the payment, then the row
-    payment_id = PairingFailure.objects.filter(id=failure_id).values_list("payment_session_id", flat=True).get()
-    payment = PaymentSession.objects.select_for_update().get(pk=payment_id)
-    failure = PairingFailure.objects.select_for_update().get(pk=failure_id)
+    payment, failure = failure_with_payment_lock(failure_id)
     if failure.operator_action != OperatorAction.REFUND_PENDING:
         return "nothing"  # answered already (a retried task)
     if refused:

@@ -13,6 +13,7 @@ from django.db import transaction
 from config.errors import AppError, ErrorCode
 from config.on_commit import after_commit
 from config.redis_client import get_redis
+from live_settings.locks import config_entries_lock
 from live_settings.models import ConfigChange, ConfigEntry
 from live_settings.registry import SETTINGS
 from live_settings.selectors import config_all_fresh, live_settings_cache
@@ -59,7 +60,7 @@ def config_update(*, changes: dict[str, Any], actor=None, source: str = ConfigCh
     ConfigEntry.objects.bulk_create(
         [ConfigEntry(key=key, value=SETTINGS[key].default) for key in keys], ignore_conflicts=True
     )
-    current = {entry.key: entry for entry in ConfigEntry.objects.select_for_update().filter(key__in=keys).order_by("key")}
+    current = config_entries_lock(keys)
     changed: list[str] = []
     for key in keys:
         entry, new_value = current[key], changes[key]

@@ -18,22 +18,16 @@ from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
 from live_settings.selectors import config_get
 from metrics.instruments import deadline_fired
+from pairing.locks import chat_session_lock
 from pairing.models import ChatSession, ChatStatus, EndedBy
 from pairing.representations import iso_datetime
-from pairing.timers import end_is_held
+from pairing.selectors import availability_refresh
+from pairing.timers import end_is_held, timer_schedule
 from realtime.delivery import Event, deliver
 from realtime.push import PushMessage
 
 SESSION_CLOSING_TITLE = "Sesi akan berakhir"
 SESSION_CLOSING_TEXT = "Waktu curhatmu hampir habis. Sampaikan salam penutupmu."
-
-
-def schedule_timer(session_id, eta) -> None:
-    """After commit, enqueue the task that fires this session's next deadline at ``eta``."""
-    from pairing.tasks import fire_chat_deadline
-
-    session_id = str(session_id)
-    after_commit(lambda: fire_chat_deadline.apply_async(args=[session_id], eta=eta))
 
 
 def _both(session: ChatSession) -> list:
@@ -42,8 +36,6 @@ def _both(session: ChatSession) -> list:
 
 def _complete(session: ChatSession, *, ended_by: str, now, by_user=None) -> None:
     """Call holding the session's row lock, with the session active or closing."""
-    from pairing.selectors import availability_refresh
-
     session.status = ChatStatus.COMPLETED
     session.ended_at = now
     session.ended_by = ended_by
@@ -69,13 +61,13 @@ def _begin_closing(session: ChatSession, *, now) -> None:
         events=[Event(user_id, payload) for user_id in _both(session)],
         pushes=[PushMessage(str(user_id), SESSION_CLOSING_TITLE, SESSION_CLOSING_TEXT, data) for user_id in _both(session)],
     )
-    schedule_timer(session.id, session.closes_at)
+    timer_schedule(session.id, session.closes_at)
 
 
 def session_timer_fire(*, chat_session_id, now=None) -> bool:
     """Fire whichever of ``ends_at`` / ``closes_at`` is due. Returns whether it did."""
     with transaction.atomic():
-        session = ChatSession.objects.select_for_update().filter(id=chat_session_id).first()
+        session = chat_session_lock(chat_session_id)
         if session is None:
             return False
         # read the clock only once the row is ours: a message sent while we waited for the
@@ -98,7 +90,7 @@ def session_timer_fire(*, chat_session_id, now=None) -> bool:
 def chat_end(*, user, chat_session_id, ended_by: str) -> ChatSession:
     """End a session early. Customers and mitras only when their ``early_end_*`` key allows
     (403 otherwise); operators always. Ending an ended session returns it unchanged."""
-    session = ChatSession.objects.select_for_update().filter(id=chat_session_id).first()
+    session = chat_session_lock(chat_session_id)
     if session is None:
         raise NotFoundError("Chat session not found.")
     owner_id = {EndedBy.CUSTOMER: session.customer_id, EndedBy.MITRA: session.mitra_id}.get(ended_by, user.id)

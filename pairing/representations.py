@@ -25,10 +25,19 @@ class CustomerBriefSerializer(serializers.Serializer):
     call_name = serializers.CharField()
 
 
-def _mitra_brief(user) -> dict | None:
-    if user is None:
-        return None
-    return {"id": str(user.id), "display_name": user.mitra_profile.display_name}
+def mitra_brief(user_id, display_name: str) -> dict:
+    """How a mitra is shown to a customer: an id and the display name, nothing else."""
+    return {"id": str(user_id), "display_name": display_name}
+
+
+def targeted_unavailable_payload(chat_session_id, *, cause: str, mitra_id, display_name: str) -> dict:
+    """The ``targeted_unavailable`` event: a returning chat's mitra could not take it."""
+    return {
+        "type": "targeted_unavailable",
+        "chat_session_id": str(chat_session_id) if chat_session_id else None,
+        "cause": cause,
+        "mitra": mitra_brief(mitra_id, display_name),
+    }
 
 
 class _SessionSerializer(serializers.Serializer):
@@ -47,7 +56,9 @@ class _SessionSerializer(serializers.Serializer):
 
     @extend_schema_field(MitraBriefSerializer(allow_null=True))
     def get_mitra(self, session) -> dict | None:
-        return _mitra_brief(session.mitra)
+        if session.mitra is None:
+            return None
+        return mitra_brief(session.mitra_id, session.mitra.mitra_profile.display_name)
 
     def get_ended_by(self, session) -> str | None:
         return session.ended_by or None

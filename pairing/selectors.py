@@ -9,11 +9,10 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import MitraProfile, MitraStatus
-from accounts.selectors import account_in_use_lock
 from config.errors import NotFoundError
 from config.redis_client import get_async_redis, get_redis
 from live_settings.selectors import config_get
-from pairing.models import OCCUPYING_STATUSES, ChatRequestNotification, ChatSession, ChatStatus, NotificationStatus
+from pairing.models import OCCUPYING_STATUSES, ChatSession, ChatStatus, NotificationStatus
 
 AVAILABILITY_TTL_SECONDS = 10
 
@@ -31,19 +30,13 @@ def _available_mitras():
 
 def available_mitra_ids(*, customer_id=None) -> list:
     """Available mitras, less those ``customer_id`` has blocked (SPEC §12). Call holding
-    ``customer_offers_lock`` when offering them this customer's request."""
+    ``accounts.locks.account_in_use_lock`` of the customer when offering them this
+    customer's request: a block (or an erasure) takes that row with ``account_lock``,
+    so it waits for the offers to commit and then withdraws them, or is seen here."""
     mitras = _available_mitras()
     if customer_id is not None:
         mitras = mitras.exclude(user__blocked_by__customer_id=customer_id)
     return list(mitras.values_list("user_id", flat=True))
-
-
-def customer_offers_lock(customer_id) -> None:
-    """Share-lock the customer's account row while offering their requests (and refuse
-    an account erased meanwhile): a block of a mitra (``safety.services.block_create``)
-    or an erasure takes it exclusively, so it waits for the offers to commit and then
-    withdraws them, or is seen by the offer's next read."""
-    account_in_use_lock(customer_id)
 
 
 def mitra_available_now() -> bool:
@@ -129,9 +122,16 @@ def sessions_for_mitra(*, mitra, status: str | None = None) -> list[ChatSession]
     return list(qs.order_by("-started_at"))
 
 
-def mitra_occupying_customer_ids(*, mitra) -> list:
-    """The customers of the sessions taking this mitra's capacity slots (one query)."""
-    return list(ChatSession.objects.filter(mitra=mitra, status__in=OCCUPYING_STATUSES).values_list("customer_id", flat=True))
+def mitra_has_room(*, mitra_id, customer_id=None) -> bool:
+    """The capacity rule (SPEC §5), one query: a mitra takes a request while they have
+    fewer than ``max_customers_per_mitra`` sessions active or closing. A returning chat
+    (``customer_id``: its customer) also fits a mitra at capacity only because of
+    sessions with this same customer."""
+    occupying = ChatSession.objects.filter(mitra_id=mitra_id, status__in=OCCUPYING_STATUSES).values_list("customer_id", flat=True)
+    occupying = list(occupying)
+    if len(occupying) < config_get("max_customers_per_mitra"):
+        return True
+    return customer_id is not None and customer_id in occupying
 
 
 def mitra_active_session_count(*, mitra) -> int:

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
-from accounts.selectors import account_in_use_lock
+from accounts.locks import account_in_use_lock, account_lock
 from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
 from config.sql import json_param
@@ -32,8 +32,13 @@ from payments.models import (
     Transaction,
     TransactionKind,
 )
-from payments.midtrans import RETRY_BACKOFF_SECONDS, GatewayError, GatewayRefusal, signature_matches
+from extensions.models import Extension
+from failed_pairings.models import CauseTag, PairingFailure
+from pairing.models import ChatSession, ChatStatus
+from payments.locks import payment_lock
+from payments.midtrans import RETRY_BACKOFF_SECONDS, GatewayError, GatewayRefusal, MidtransClient, is_settled, signature_matches
 from payments.providers import get_payment_provider
+from realtime.delivery import Event, deliver
 from payments.selectors import NO_GATEWAY, free_trial_eligible, uses_gateway
 from safety.selectors import customer_blocked_mitra
 
@@ -45,17 +50,6 @@ def _event(payment: PaymentSession, *, from_status: str, to_status: str, reason:
     PaymentEvent.objects.create(
         payment_session=payment, from_status=from_status, to_status=to_status, reason=reason, actor=actor, **gateway
     )
-
-
-def payment_lock(*, payment_id, customer=None) -> PaymentSession:
-    """Re-read a payment under ``SELECT … FOR UPDATE``; another customer's is "not found"."""
-    qs = PaymentSession.objects.select_for_update().filter(id=payment_id)
-    if customer is not None:
-        qs = qs.filter(customer=customer)
-    payment = qs.first()
-    if payment is None:
-        raise NotFoundError("Payment session not found.")
-    return payment
 
 
 def payment_transition(payment: PaymentSession, *, to_status: str, reason: str, actor=None, gateway: dict | None = None, **fields) -> None:
@@ -89,7 +83,7 @@ def payment_session_create(
     if free_trial:
         # serialize this customer's free-trial requests (the partial unique index is the
         # last word); an account erased meanwhile is refused, as account_in_use_lock does
-        if User.objects.select_for_update().filter(pk=customer.pk, is_active=True).first() is None:
+        if account_lock(customer.pk, is_active=True) is None:
             raise AppError(ErrorCode.AUTHENTICATION_FAILED, "This account can no longer be used.", status=401)
         if not free_trial_eligible(customer=customer):
             raise AppError(ErrorCode.FREE_TRIAL_NOT_ELIGIBLE, "The free trial is not available for this account.")
@@ -103,8 +97,6 @@ def payment_session_create(
 
     chat_session = None
     if is_extension:
-        from pairing.models import ChatSession, ChatStatus
-
         chat_session = ChatSession.objects.filter(id=chat_session_id, customer=customer).first()
         if chat_session is None:
             raise NotFoundError("Chat session not found.")
@@ -277,8 +269,6 @@ SELECT e.id, e.from_status, %(to)s, 'sweeper' FROM jsonb_to_recordset(%(rows)s::
 def payments_sweep(*, now=None) -> list:
     """Expire every stale payment in one batch UPDATE (after claiming the rows); charged ones get a failure row;
     their customers are told (``payment_expired``) after the commit."""
-    from failed_pairings.models import CauseTag, PairingFailure
-    from realtime.delivery import Event, deliver
 
     now = now or timezone.now()
     with connection.cursor() as cursor:
@@ -352,7 +342,6 @@ def midtrans_notification_receive(*, payload) -> str:
 
 @transaction.atomic
 def _notification_apply(*, payment_id, payload: dict) -> str:
-    from failed_pairings.models import CauseTag, PairingFailure
 
     payment = payment_lock(payment_id=payment_id)
     state = payload["transaction_status"][:32]
@@ -391,7 +380,6 @@ def gateway_payments_reconcile(*, now=None, limit: int = RECONCILE_BATCH) -> dic
     as paid and unused, refundable). Otherwise → expired, and cancelled at the gateway
     after the commit. A gateway that cannot be reached leaves the row for the next pass:
     a payment is never expired without knowing that it was not paid."""
-    from payments.midtrans import MidtransClient, is_settled
 
     now = now or timezone.now()
     due = list(
@@ -427,7 +415,6 @@ def _reconcile_one(*, payment_id, settled: bool) -> str:
 def gateway_payment_cancel(*, payment_id) -> None:
     """Cancel an expired payment's transaction at the gateway (so it cannot be paid any
     more); a gateway that refuses because there is nothing to cancel is fine."""
-    from payments.midtrans import MidtransClient
 
     try:
         MidtransClient().cancel(str(payment_id))
@@ -452,7 +439,6 @@ def extension_payment_refund_run(*, payment_id) -> str:
     id, or the payment's when it never got one: a retry never refunds twice). A refusal
     puts an ``extension_unused`` row on Failed Pairings. Raises ``GatewayError`` while the
     gateway cannot be reached (the task tries again)."""
-    from extensions.models import Extension
 
     payment = PaymentSession.objects.filter(id=payment_id, is_extension=True).first()
     if payment is None or payment.status not in (PaymentStatus.RELEASED, PaymentStatus.EXPIRED) or not uses_gateway(payment):
@@ -460,7 +446,6 @@ def extension_payment_refund_run(*, payment_id) -> str:
     if Transaction.objects.filter(payment_session=payment, kind=TransactionKind.REFUND).exists():
         return "nothing"
     refund_key = Extension.objects.filter(payment_session=payment).values_list("id", flat=True).first() or payment.id
-    from payments.midtrans import MidtransClient
 
     try:
         MidtransClient().refund(order_id=str(payment.id), refund_key=str(refund_key), amount=payment.amount, reason=EXTENSION_REFUND_REASON)
@@ -471,7 +456,6 @@ def extension_payment_refund_run(*, payment_id) -> str:
 
 @transaction.atomic
 def _extension_refund_answered(*, payment_id, refused: str) -> str:
-    from failed_pairings.models import CauseTag, PairingFailure
 
     payment = payment_lock(payment_id=payment_id)
     if refused:

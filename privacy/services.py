@@ -8,7 +8,7 @@ longer sign in: its tokens stop working at once (every REST path and socket chec
 
 Races: the erasure takes the account row ``FOR NO KEY UPDATE`` before it looks for a
 live session; a payment, a chat start or a blast's offers take it ``FOR SHARE``
-(``accounts.selectors.account_in_use_lock``) and re-check the account after. Whichever
+(``accounts.locks.account_in_use_lock``) and re-check the account after. Whichever
 commits first wins: a search that got there first makes the erasure answer 409
 ``active_session``; one that comes after finds the account gone and starts nothing.
 """
@@ -23,6 +23,7 @@ from django.utils import timezone
 from fcm_django.models import FCMDevice
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.locks import account_lock
 from accounts.models import CustomerProfile, MitraProfile, MitraStatus, Role, User
 from accounts.suspended import suspended_users_publish
 from chat.models import Message
@@ -31,7 +32,7 @@ from config.on_commit import after_commit
 from failed_pairings.models import CauseTag
 from pairing.models import LIVE_STATUSES, ChatSession
 from pairing.selectors import availability_refresh
-from pairing.services import offers_withdraw
+from pairing.attempts import offers_withdraw
 from privacy.models import AccountErasure
 from safety.models import Block, Rating
 from safety.services import audit_reason_clean
@@ -79,7 +80,7 @@ def account_erase(*, user_id, actor_id, reason: str = "") -> bool:
     """Erase a customer's or mitra's personal data (see the module docstring). Refused
     with 409 ``active_session`` while a session of theirs is waiting, active or closing.
     Erasing an erased account changes nothing (returns False; True when erased now)."""
-    user = User.objects.select_for_update(no_key=True).filter(id=user_id, role__in=[Role.CUSTOMER, Role.MITRA]).first()
+    user = account_lock(user_id, role__in=[Role.CUSTOMER, Role.MITRA])
     if user is None or hasattr(user, "erasure"):
         return False
     live = ChatSession.objects.filter(Q(customer=user) | Q(mitra=user), status__in=LIVE_STATUSES)

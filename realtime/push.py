@@ -13,6 +13,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.utils.module_loading import import_string
@@ -20,6 +21,9 @@ from django.utils.module_loading import import_string
 from config.sql import json_param
 
 logger = logging.getLogger(__name__)
+
+#: the task that sends pushes through FCM from a worker (``realtime.tasks.send_fcm``)
+SEND_FCM_TASK = "realtime.tasks.send_fcm"
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,12 @@ class FcmPushBackend:
     """fcm-django: https://fcm-django.readthedocs.io/en/latest/#sending-messages
 
     ``send`` runs after a commit, often in a request; the calls to Google do not belong
-    there, so it only enqueues them for a worker (``realtime.tasks.send_fcm``)."""
+    there, so it only enqueues them for a worker (``realtime.tasks.send_fcm``, which
+    calls ``send_now``)."""
 
     def send(self, messages: list[PushMessage]) -> None:
-        from realtime.tasks import send_fcm
-
-        send_fcm.delay([asdict(m) for m in messages])
+        # by name (as ``config.on_commit.task_after_commit``): the task module imports this one
+        current_app.send_task(SEND_FCM_TASK, args=[[asdict(m) for m in messages]])
 
     @staticmethod
     def send_now(messages: list[PushMessage]) -> None:

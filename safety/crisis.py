@@ -23,6 +23,7 @@ from realtime.consumers import OPERATORS
 from realtime.delivery import Event, deliver
 from realtime.push import PushMessage
 from safety import selectors
+from safety.locks import safety_alert_lock
 from safety.models import ALERT_ACTIONS, AlertStatus, SafetyAlert, SafetyAlertAction
 from safety.representations import alert_payload
 
@@ -115,7 +116,7 @@ def safety_alert_action(*, alert_id, action: str, actor: User, note: str = "") -
     if action not in ALERT_ACTIONS:
         raise AppError(ErrorCode.INVALID_INPUT, f"action: Must be one of {', '.join(ALERT_ACTIONS)}.", errors={"action": ["Invalid."]})
     note = note_clean(note)
-    alert = SafetyAlert.objects.select_for_update().filter(id=alert_id).first()
+    alert = safety_alert_lock(alert_id)
     if alert is None:
         raise NotFoundError("Safety alert not found.")
     if alert.status == AlertStatus.RESOLVED:

@@ -3,8 +3,8 @@ signals: ``safety.crisis``).
 
 Lock order (with the rest of the codebase): user row (``FOR NO KEY UPDATE`` by a
 suspension, a block, an erasure; ``FOR SHARE`` by what starts something in the
-account's name, ``accounts.selectors.account_in_use_lock``) → mitra profile → chat
-sessions (created_at order) → payment session.
+account's name, ``accounts.locks.account_in_use_lock``) → mitra profile → chat
+sessions (primary-key order) → payment session: ``config/locks.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from datetime import timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.models import AccountSuspension, MitraProfile, MitraStatus, Role, SuspensionAction, User
+from accounts.locks import account_lock, mitra_profile_lock
+from accounts.models import AccountSuspension, MitraStatus, Role, SuspensionAction, User
 from accounts.suspended import suspended_users_publish
 from chat.models import SenderRole
 from chat.services import participant_role
@@ -24,12 +25,13 @@ from config.on_commit import after_commit
 from failed_pairings.models import CauseTag
 from live_settings.selectors import config_get
 from pairing import lifecycle
-from pairing import services as pairing_services
+from pairing.attempts import customer_attempts_end, customer_waiting_attempts_lock, offers_withdraw
 from pairing.models import OCCUPYING_STATUSES, ChatSession, ChatStatus, EndedBy
 from pairing.selectors import availability_refresh
 from realtime.delivery import close_sockets
 from safety import selectors
 from safety.crisis import note_clean
+from safety.locks import report_lock
 from safety.models import REPORT_ACTIONS, Block, Rating, Report, ReportAction, ReportStatus
 
 logger = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ def report_action(*, report_id, action: str, actor: User, note: str = "", end_ac
     if action not in REPORT_ACTIONS:
         raise AppError(ErrorCode.INVALID_INPUT, f"action: Must be one of {', '.join(REPORT_ACTIONS)}.", errors={"action": ["Invalid."]})
     note = note_clean(note)
-    report = Report.objects.select_for_update().filter(id=report_id).first()
+    report = report_lock(report_id)
     if report is None:
         raise NotFoundError("Report not found.")
     if report.status != ReportStatus.OPEN:
@@ -109,11 +111,11 @@ def block_create(*, customer: User, mitra_id) -> Block:
     reading or writing offers."""
     if not User.objects.filter(id=mitra_id, role=Role.MITRA).exists():
         raise NotFoundError("Bestie not found.")
-    list(User.objects.select_for_update(no_key=True).filter(id=customer.id))  # offers share-lock it
-    list(ChatSession.objects.select_for_update().filter(customer=customer, status=ChatStatus.WAITING).order_by("created_at", "id"))
+    account_lock(customer.id)  # offers share-lock it
+    customer_waiting_attempts_lock(customer.id)
     with connection.cursor() as cursor:
         cursor.execute(_BLOCK_SQL, [customer.id, mitra_id])
-    pairing_services.offers_withdraw(mitra_id=mitra_id, customer_id=customer.id, returning_cause=CauseTag.CUSTOMER_BLOCKED_MITRA)
+    offers_withdraw(mitra_id=mitra_id, customer_id=customer.id, returning_cause=CauseTag.CUSTOMER_BLOCKED_MITRA)
     return Block.objects.get(customer=customer, mitra_id=mitra_id)
 
 
@@ -136,7 +138,7 @@ def audit_reason_clean(reason) -> str:
 
 
 def _lock_account(user_id) -> User:
-    user = User.objects.select_for_update(no_key=True).filter(id=user_id).first()
+    user = account_lock(user_id)
     if user is None:
         raise NotFoundError("User not found.")
     if user.role not in (Role.CUSTOMER, Role.MITRA):
@@ -161,14 +163,14 @@ def account_suspend(*, user_id, actor: User, reason: str, end_active_sessions: b
         user=user, action=SuspensionAction.SUSPENDED, reason=reason, end_active_sessions=end_active_sessions, actor=actor
     )
     if user.role == Role.MITRA:
-        profile = MitraProfile.objects.select_for_update().get(user=user)
+        profile = mitra_profile_lock(user.id)
         if profile.status != MitraStatus.OFFLINE:
             profile.status, profile.status_changed_at = MitraStatus.OFFLINE, timezone.now()
             profile.save(update_fields=["status", "status_changed_at"])
-        pairing_services.offers_withdraw(mitra_id=user.id, returning_cause=CauseTag.TARGETED_MITRA_OFFLINE)
+        offers_withdraw(mitra_id=user.id, returning_cause=CauseTag.TARGETED_MITRA_OFFLINE)
         after_commit(availability_refresh)
     else:
-        pairing_services.customer_attempts_end(customer_id=user.id, cause=CauseTag.ACCOUNT_SUSPENDED)
+        customer_attempts_end(customer_id=user.id, cause=CauseTag.ACCOUNT_SUSPENDED)
     if end_active_sessions:
         running = ChatSession.objects.filter(status__in=OCCUPYING_STATUSES).filter(
             **({"mitra": user} if user.role == Role.MITRA else {"customer": user})

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.tests.conftest import EMAIL, PHONE
-from pairing import services as pairing_services
+from pairing import deadlines
 from pairing.models import ChatSession
 from pairing.representations import iso_datetime
 from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, off_loop, open_sockets, received_by_all
@@ -65,13 +65,13 @@ def _assert_anonymous(payloads, customer) -> None:
 
 def _to_closing(session_id) -> None:
     ChatSession.objects.filter(id=session_id).update(ends_at=timezone.now() - timedelta(seconds=1))
-    assert pairing_services.chat_timer_fire(chat_session_id=session_id) is True
+    assert deadlines.chat_timer_fire(chat_session_id=session_id) is True
     assert ChatSession.objects.get(id=session_id).status == "closing"
 
 
 def _to_completed(session_id) -> None:
     ChatSession.objects.filter(id=session_id).update(closes_at=timezone.now() - timedelta(seconds=1))
-    assert pairing_services.chat_timer_fire(chat_session_id=session_id) is True
+    assert deadlines.chat_timer_fire(chat_session_id=session_id) is True
     assert ChatSession.objects.get(id=session_id).status == "completed"
 
 
@@ -382,7 +382,7 @@ def test_a_message_the_timer_waited_for_is_no_goodbye_so_the_goodbye_still_goes_
     assert locked.wait(20)
     sender = in_thread("send", lambda: _send(customer_client, session_id, "c-late", "eh, satu lagi"))
     _until(lambda: _lock_waiters() >= 1)
-    timer = in_thread("timer", lambda: pairing_services.chat_timer_fire(chat_session_id=session_id))
+    timer = in_thread("timer", lambda: deadlines.chat_timer_fire(chat_session_id=session_id))
     _until(lambda: _lock_waiters() >= 2)
 
     # when: the send goes through first, then the timer closes the session

@@ -21,7 +21,7 @@ from control_center.tests.page_reading import changelist_rows, fragment_text, pa
 from extensions.services import extension_approve, extension_request
 from failed_pairings.models import CauseTag, PairingFailure
 from failed_pairings.services import failed_pairing_action
-from pairing import services as pairing_services
+from pairing import answers, attempts
 from pairing.lifecycle import chat_end
 from pairing.models import ChatSession, ChatStatus, EndedBy
 from payments import services as payment_services
@@ -254,10 +254,10 @@ def story(make_customer, online_mitra, confirmed_payment, make_tier):
         customer = make_customer(call_name="Ayu")
         team = [online_mitra(display_name=f"Bestie {i}") for i in range(mitras)]
         payment = confirmed_payment(customer, amount=50_000)
-        attempt = pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
+        attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
         if mitras > 1:
-            pairing_services.chat_request_decline(mitra=team[0], chat_session_id=attempt.id)
-        session = pairing_services.chat_request_accept(mitra=team[-1], chat_session_id=attempt.id)
+            answers.chat_request_decline(mitra=team[0], chat_session_id=attempt.id)
+        session = answers.chat_request_accept(mitra=team[-1], chat_session_id=attempt.id)
         for index in range(messages):
             sender = customer if index % 2 == 0 else team[-1]
             message_send(user=sender, chat_session_id=session.id, client_message_id=f"line-{index}", text=f"rahasia nomor {index}")
@@ -320,8 +320,8 @@ def test_a_failed_attempt_shows_its_failure_row_with_the_cause_label(cc, make_cu
     customer = make_customer(call_name="Budi")
     online_mitra()
     payment = confirmed_payment(customer, amount=35_000)
-    attempt = pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=True)
-    pairing_services.chat_cancel(customer=customer, chat_session_id=attempt.id)
+    attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=True)
+    attempts.chat_cancel(customer=customer, chat_session_id=attempt.id)
     failure = PairingFailure.objects.get(chat_session=attempt)
     failed_pairing_action(failure_id=failure.id, action="refunded", actor=operator)
 

@@ -27,7 +27,7 @@ from accounts.models import MitraStatus
 from control_center.tests.screenshots import screenshot_dir
 from failed_pairings.models import CauseTag, PairingFailure
 from live_settings.selectors import config_all_fresh
-from pairing import services as pairing_services
+from pairing import answers, attempts
 from pairing.models import ChatSession, ChatStatus
 from payments.models import PaymentSession, PaymentStatus
 
@@ -369,10 +369,10 @@ def test_the_dashboard_shows_todays_figures_and_a_chart_of_14_days(page, live_se
     def story():
         customer = make_customer(call_name="Ayu")
         mitra = online_mitra(display_name="Bestie Sari")
-        matched = pairing_services.chat_start(customer=customer, payment_id=confirmed_payment(customer, amount=50_000).id, sensitive=False)
-        pairing_services.chat_request_accept(mitra=mitra, chat_session_id=matched.id)
+        matched = attempts.chat_start(customer=customer, payment_id=confirmed_payment(customer, amount=50_000).id, sensitive=False)
+        answers.chat_request_accept(mitra=mitra, chat_session_id=matched.id)
         other = make_customer(call_name="Budi")
-        pairing_services.chat_start(customer=other, payment_id=confirmed_payment(other, amount=75_000).id, sensitive=False)
+        attempts.chat_start(customer=other, payment_id=confirmed_payment(other, amount=75_000).id, sensitive=False)
 
     off_the_event_loop(story)
     log_in(page, live_server, make_operator())
@@ -402,9 +402,9 @@ def test_a_sessions_timeline_opens_from_the_sesi_page(page, live_server, make_op
     def story():
         customer = make_customer(call_name="Ayu")
         first, second = online_mitra(display_name="Bestie Sari"), online_mitra(display_name="Bestie Dewi")
-        attempt = pairing_services.chat_start(customer=customer, payment_id=confirmed_payment(customer, amount=50_000).id, sensitive=False)
-        pairing_services.chat_request_decline(mitra=first, chat_session_id=attempt.id)
-        pairing_services.chat_request_accept(mitra=second, chat_session_id=attempt.id)
+        attempt = attempts.chat_start(customer=customer, payment_id=confirmed_payment(customer, amount=50_000).id, sensitive=False)
+        answers.chat_request_decline(mitra=first, chat_session_id=attempt.id)
+        answers.chat_request_accept(mitra=second, chat_session_id=attempt.id)
         message_send(user=customer, chat_session_id=attempt.id, client_message_id="a", text="sangat pribadi")
         message_send(user=second, chat_session_id=attempt.id, client_message_id="b", text="aku dengar")
         return attempt
@@ -431,15 +431,13 @@ def test_a_sessions_timeline_opens_from_the_sesi_page(page, live_server, make_op
 
 
 def test_mitra_page_refreshes_live_and_creates_mitras(page, live_server, make_operator, make_mitra):
-    from pairing import services as pairing_services
-
     mitra = make_mitra(display_name="Bestie Live")
     log_in(page, live_server, make_operator())
     page.locator("#nav-sidebar").get_by_role("link", name="Mitra").click()
     row = page.locator("#mitra-table tr", has_text="Bestie Live")
     assert row.locator('[data-field="status"]').inner_text() == "offline"
 
-    pairing_services.mitra_status_set(mitra=mitra, status=MitraStatus.ONLINE)
+    answers.mitra_status_set(mitra=mitra, status=MitraStatus.ONLINE)
 
     # the page polls every 5 s: no reload
     page.wait_for_function(

@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 
 from failed_pairings.models import PairingFailure, PairingFailureAction
 from pairing import returning as returning_services
-from pairing import services as pairing_services
+from pairing import answers, attempts
 from pairing.lifecycle import chat_end
 from pairing.models import ChatSession, EndedBy
 from payments import services as payment_services
@@ -60,8 +60,8 @@ def _iso(moment) -> str:
 def _completed_session(customer, mitra, confirmed_payment) -> ChatSession:
     """A finished chat of ``customer`` with ``mitra`` (so "Curhat lagi" is possible)."""
     payment = confirmed_payment(customer)
-    attempt = pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
-    pairing_services.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
+    attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
+    answers.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
     return chat_end(user=customer, chat_session_id=attempt.id, ended_by=EndedBy.CUSTOMER)
 
 
@@ -73,7 +73,7 @@ def blast_failure(make_customer, confirmed_payment):
     def make(*, call_name: str = "Ayu", amount: int = 50_000) -> PairingFailure:
         customer = make_customer(call_name=call_name)
         payment = confirmed_payment(customer, amount=amount)
-        attempt = pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
+        attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
         assert attempt.status == "unmatched"
         return PairingFailure.objects.get(chat_session=attempt)
 
@@ -96,15 +96,15 @@ def returning_story(make_customer, online_mitra, confirmed_payment):
         _completed_session(customer, mitra, confirmed_payment)
         payment = confirmed_payment(customer, amount=90_000, minutes=60, targeted_mitra=mitra)
         outcome = returning_services.chat_returning_start(customer=customer, payment_id=payment.id, mitra_id=mitra.id, sensitive=False)
-        pairing_services.chat_request_decline(mitra=mitra, chat_session_id=outcome.session.id)
+        answers.chat_request_decline(mitra=mitra, chat_session_id=outcome.session.id)
         rejected = PairingFailure.objects.get(chat_session=outcome.session)
         assert rejected.cause_tag == "targeted_mitra_rejected"
         if fallback == "unmatched":
-            pairing_services.mitra_status_set(mitra=mitra, status="offline")
+            answers.mitra_status_set(mitra=mitra, status="offline")
         if fallback is not None:
             blast = returning_services.chat_fallback_to_blast(customer=customer, chat_session_id=outcome.session.id)
             if fallback == "matched":
-                pairing_services.chat_request_accept(mitra=mitra, chat_session_id=blast.id)
+                answers.chat_request_accept(mitra=mitra, chat_session_id=blast.id)
         payment.refresh_from_db()
         expected = {None: "confirmed", "matched": "consumed", "unmatched": "failed_pairing"}[fallback]
         assert payment.status == expected
@@ -305,7 +305,7 @@ def test_a_payment_that_expired_unused_becomes_refundable_once(api, operator, ma
     customer = make_customer(call_name="Ayu")
     mitra = online_mitra()
     _completed_session(customer, mitra, confirmed_payment)
-    pairing_services.mitra_status_set(mitra=mitra, status="offline")
+    answers.mitra_status_set(mitra=mitra, status="offline")
     payment = confirmed_payment(customer, targeted_mitra=mitra)
     outcome = returning_services.chat_returning_start(customer=customer, payment_id=payment.id, mitra_id=mitra.id, sensitive=False)
     assert outcome.unavailable_cause == "targeted_mitra_offline"

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from live_settings.models import ConfigChange
-from pairing import services as pairing_services
+from pairing import answers, attempts
 from pairing.models import ChatSession
 from pairing.representations import iso_datetime
 
@@ -122,13 +122,13 @@ def sessions(make_customer, online_mitra, confirmed_payment, api_client_for):
     a waiting attempt of Budi offered to Bestie Wulan, and a blast of Citra that found nobody."""
     ayu, budi, citra = (make_customer(call_name=name, phone=phone) for name, phone in [("Ayu", "081234567890"), ("Budi", None), ("Citra", None)])
     sekar = online_mitra(display_name="Bestie Sekar")
-    attempt = pairing_services.chat_start(customer=ayu, payment_id=confirmed_payment(ayu).id, sensitive=True)
-    active = pairing_services.chat_request_accept(mitra=sekar, chat_session_id=attempt.id)
+    attempt = attempts.chat_start(customer=ayu, payment_id=confirmed_payment(ayu).id, sensitive=True)
+    active = answers.chat_request_accept(mitra=sekar, chat_session_id=attempt.id)
     assert api_client_for(sekar).post("/api/mitra/status/offline").json() == {"status": "offline"}
     wulan = online_mitra(display_name="Bestie Wulan")
-    waiting = pairing_services.chat_start(customer=budi, payment_id=confirmed_payment(budi).id, sensitive=False)
-    pairing_services.mitra_status_set(mitra=wulan, status="offline")  # so Citra's blast finds nobody
-    unmatched = pairing_services.chat_start(customer=citra, payment_id=confirmed_payment(citra).id, sensitive=False)
+    waiting = attempts.chat_start(customer=budi, payment_id=confirmed_payment(budi).id, sensitive=False)
+    answers.mitra_status_set(mitra=wulan, status="offline")  # so Citra's blast finds nobody
+    unmatched = attempts.chat_start(customer=citra, payment_id=confirmed_payment(citra).id, sensitive=False)
     assert (waiting.status, unmatched.status) == ("waiting", "unmatched")
     return {"active": ChatSession.objects.get(pk=active.pk), "waiting": waiting, "unmatched": unmatched, "ayu": ayu, "sekar": sekar}
 

@@ -13,7 +13,7 @@ from extensions.services import extension_deadline_fire
 from extensions.tests.state import EXTENSION_AMOUNT, EXTENSION_MINUTES, deadline_passed
 from pairing.models import ChatSession
 from pairing.representations import iso_datetime
-from pairing.services import due_deadlines_fire
+from pairing.deadlines import due_deadlines_fire
 from payments.models import PaymentEvent, PaymentSession, Transaction
 
 PING = {"type": "ping"}

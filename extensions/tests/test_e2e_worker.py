@@ -22,7 +22,7 @@ from extensions.tests.outcome_table import ROWS, assert_resolved_once, ping, res
 from extensions.tests.state import approve_url, decline_url, extension_state
 from pairing.models import ChatSession
 from pairing.representations import iso_datetime
-from pairing.services import chat_timer_fire
+from pairing.deadlines import chat_timer_fire
 from pairing.tests.live import CLIENT_WS, MITRA_WS, close_sockets, off_loop, open_socket, received_by_all
 from payments.models import PaymentSession, TierKind, Transaction
 from realtime.models import PushOutbox

@@ -31,7 +31,7 @@ from django.utils import timezone
 from extensions import services as extension_services
 from extensions.models import Extension, ExtensionAudit
 from extensions.tests.state import PAYMENTS, approve_url, decline_url, extensions_url
-from pairing import services as pairing_services
+from pairing import deadlines
 from pairing.models import ChatSession
 from payments import services as payment_services
 from payments.models import PaymentEvent, PaymentSession, TierKind, Transaction
@@ -213,7 +213,7 @@ class World:
         if self.rng.random() < 0.5:
             fired = extension_services.extension_deadline_fire(extension_id=extension_id, now=now)
         else:
-            fired = pairing_services.due_deadlines_fire(now=now)
+            fired = deadlines.due_deadlines_fire(now=now)
         self.log.append(f"timeout {extension_id}: {fired}")
         if self.rng.random() < 0.3:  # delivered twice
             before = snapshot()
@@ -227,12 +227,12 @@ class World:
         if session.status != "active":
             return
         held = extension_services.extension_pending_exists(live.id)
-        fired = pairing_services.chat_timer_fire(chat_session_id=live.id, now=session.ends_at + timedelta(seconds=1))
+        fired = deadlines.chat_timer_fire(chat_session_id=live.id, now=session.ends_at + timedelta(seconds=1))
         assert fired is not held, (fired, held)
         assert live.session.status == ("active" if held else "closing")
         self.log.append(f"session timer {live.id}: {fired}")
         if not held:  # the goodbye is over; the customer curhat-s again with the same bestie
-            assert pairing_services.chat_timer_fire(chat_session_id=live.id, now=live.session.closes_at) is True
+            assert deadlines.chat_timer_fire(chat_session_id=live.id, now=live.session.closes_at) is True
             self.lives.append(self.start_session(live))
 
     def mitra_toggle(self):
@@ -282,7 +282,7 @@ class World:
     def settle(self):
         """Every window over, every session over, every payment's time run out."""
         for _ in range(3):
-            pairing_services.due_deadlines_fire(now=timezone.now() + timedelta(hours=3))
+            deadlines.due_deadlines_fire(now=timezone.now() + timedelta(hours=3))
         PaymentSession.objects.filter(status__in=["pending", "confirmed"]).update(expires_at=timezone.now() - timedelta(seconds=1))
         payment_services.payments_sweep()
 

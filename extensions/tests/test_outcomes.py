@@ -20,7 +20,7 @@ from extensions.services import extension_deadline_fire
 from extensions.tests.outcome_table import ROWS, assert_resolved_once, fire_timeout, heartbeat_aged, ping, resolved_event
 from extensions.tests.state import EXTENSION_MINUTES, approve_url, deadline_passed, decline_url, ends_at_passed, extension_state
 from pairing.representations import iso_datetime
-from pairing.services import chat_timer_fire, due_deadlines_fire
+from pairing.deadlines import chat_timer_fire, due_deadlines_fire
 from pairing.tests.live import CLIENT_WS, MITRA_WS, close_sockets, off_loop, open_socket, received_by_all
 from payments.models import PaymentSession, Transaction
 from realtime.models import PushOutbox

@@ -15,7 +15,7 @@ from config.errors import ConflictError
 from extensions import services as extension_services
 from extensions.models import Extension, ExtensionAudit
 from extensions.tests.state import EXTENSION_AMOUNT, approve_url, deadline_passed, decline_url, ends_at_passed, extensions_url
-from pairing import services as pairing_services
+from pairing import answers, deadlines
 from pairing.models import ChatSession
 from pairing.tests.live import race
 from payments import services as payment_services
@@ -44,7 +44,7 @@ def mitra_state(settings_now):
 
     def apply(live, default: str, online: bool, connected: bool) -> None:
         settings_now(extension_default_action_on_timeout=default)
-        pairing_services.mitra_status_set(mitra=live.mitra, status=MitraStatus.ONLINE if online else MitraStatus.OFFLINE)
+        answers.mitra_status_set(mitra=live.mitra, status=MitraStatus.ONLINE if online else MitraStatus.OFFLINE)
         if connected:
             presence_beat(live.mitra.id, "test-channel")
         else:
@@ -163,7 +163,7 @@ def test_approve_and_the_backstop_at_the_same_instant_record_exactly_one_outcome
         ends_before = live.session.ends_at
 
         approved, fired = race(
-            [lambda: live.mitra_client.post(approve_url(extension.id)), lambda: pairing_services.due_deadlines_fire()]
+            [lambda: live.mitra_client.post(approve_url(extension.id)), lambda: deadlines.due_deadlines_fire()]
         )
 
         assert not isinstance(fired, BaseException), fired
@@ -233,7 +233,7 @@ def test_the_timer_firing_twice_at_once_records_one_outcome(state, live_session,
         other = (
             (lambda: extension_services.extension_deadline_fire(extension_id=extension.id))
             if round_no % 2
-            else (lambda: pairing_services.due_deadlines_fire())
+            else (lambda: deadlines.due_deadlines_fire())
         )
 
         results = race([lambda: extension_services.extension_deadline_fire(extension_id=extension.id), other])
@@ -261,7 +261,7 @@ def test_the_session_timer_racing_an_approval_never_closes_the_session(live_sess
             else (lambda: extension_services.extension_deadline_fire(extension_id=extension.id))
         )
 
-        resolved, closed = race([answer, lambda: pairing_services.chat_timer_fire(chat_session_id=live.id)])
+        resolved, closed = race([answer, lambda: deadlines.chat_timer_fire(chat_session_id=live.id)])
 
         assert _won(resolved), resolved
         assert closed is False
@@ -277,10 +277,10 @@ def test_the_session_timer_racing_a_rejection_closes_the_session_once(live_sessi
     ends_before = live.session.ends_at
 
     rejected, closed = race(
-        [lambda: extension_services.extension_deadline_fire(extension_id=extension.id), lambda: pairing_services.chat_timer_fire(chat_session_id=live.id)]
+        [lambda: extension_services.extension_deadline_fire(extension_id=extension.id), lambda: deadlines.chat_timer_fire(chat_session_id=live.id)]
     )
     # the session timer either ran while the end was held (False) or after the rejection (True)
-    closed_later = pairing_services.due_deadlines_fire()
+    closed_later = deadlines.due_deadlines_fire()
 
     assert rejected is True
     assert (closed, closed_later) in ((True, 0), (False, 1))

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import eventually
 from metrics.tests.scrape import scrape
-from pairing import lifecycle, services
+from pairing import attempts, lifecycle
 from pairing.models import ChatSession
 
 LATENESS = "curhat_deadline_lateness_seconds"
@@ -32,9 +32,9 @@ def test_each_deadline_that_fires_is_observed_with_its_lateness(
     before = scrape()
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.chat_deadline_fire(chat_session_id=waiting["id"], now=deadline + timedelta(seconds=2.5))
+        assert attempts.chat_deadline_fire(chat_session_id=waiting["id"], now=deadline + timedelta(seconds=2.5))
         # a second firing changes nothing and observes nothing
-        assert not services.chat_deadline_fire(chat_session_id=waiting["id"], now=deadline + timedelta(seconds=9))
+        assert not attempts.chat_deadline_fire(chat_session_id=waiting["id"], now=deadline + timedelta(seconds=9))
     ends_at = ChatSession.objects.get(id=accepted["id"]).ends_at
     with django_capture_on_commit_callbacks(execute=True):
         assert not lifecycle.session_timer_fire(chat_session_id=accepted["id"], now=ends_at - timedelta(seconds=1))

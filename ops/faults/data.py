@@ -144,13 +144,14 @@ def move_deadlines_into_past(*, blast_ids: list[str], extension_ids: list[str], 
     from django.utils import timezone
 
     from extensions.models import Extension, ExtensionStatus
+    from pairing.locks import chat_sessions_lock
     from pairing.models import ChatSession, ChatStatus
 
     past = timezone.now() - timedelta(seconds=seconds)
     with transaction.atomic():
         moved = ChatSession.objects.filter(id__in=blast_ids, status=ChatStatus.WAITING).update(deadline_at=past)
         moved += Extension.objects.filter(id__in=extension_ids, status=ExtensionStatus.PENDING).update(deadline_at=past)
-        for session in ChatSession.objects.select_for_update().filter(id__in=session_ids, status=ChatStatus.ACTIVE):
+        for session in chat_sessions_lock(ChatSession.objects.filter(id__in=session_ids, status=ChatStatus.ACTIVE)):
             shift = session.ends_at - past
             ChatSession.objects.filter(id=session.id).update(started_at=F("started_at") - shift, ends_at=past)
             moved += 1

@@ -13,7 +13,7 @@ from accounts.models import MitraStatus
 from accounts.permissions import IsCustomer, IsMitra
 from live_settings.selectors import config_get
 from config.errors import ErrorCode
-from pairing import lifecycle, returning, selectors, services
+from pairing import answers, attempts, lifecycle, returning, selectors
 from pairing.models import ChatStatus, EndedBy
 from pairing.representations import (
     ChatRequestSerializer,
@@ -64,7 +64,7 @@ class ChatStartApi(CustomerApi):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        session = services.chat_start(
+        session = attempts.chat_start(
             customer=request.user, payment_id=data.validated_data["payment_session_id"],
             sensitive=data.validated_data["sensitive"],
         )
@@ -77,7 +77,7 @@ class ChatCancelApi(CustomerApi):
     @extend_schema(request=None, responses={200: ChatSessionSerializer}, parameters=[IDEMPOTENCY_HEADER])
     @idempotent
     def post(self, request, id):
-        services.chat_cancel(customer=request.user, chat_session_id=id)
+        attempts.chat_cancel(customer=request.user, chat_session_id=id)
         session = selectors.chat_session_for_customer_get(customer=request.user, chat_session_id=id)
         return Response(chat_session_for_customer(session))
 
@@ -189,14 +189,14 @@ class MitraStatusApi(MitraApi):
 class MitraOnlineApi(MitraApi):
     @extend_schema(request=None, responses={200: MitraStatusSerializer})
     def post(self, request):
-        profile = services.mitra_status_set(mitra=request.user, status=MitraStatus.ONLINE)
+        profile = answers.mitra_status_set(mitra=request.user, status=MitraStatus.ONLINE)
         return Response({"status": profile.status})
 
 
 class MitraOfflineApi(MitraApi):
     @extend_schema(request=None, responses={200: MitraStatusSerializer})
     def post(self, request):
-        profile = services.mitra_status_set(mitra=request.user, status=MitraStatus.OFFLINE)
+        profile = answers.mitra_status_set(mitra=request.user, status=MitraStatus.OFFLINE)
         return Response({"status": profile.status})
 
 
@@ -211,7 +211,7 @@ class ChatRequestAcceptApi(MitraApi):
     @extend_schema(request=None, responses={200: MitraChatSessionSerializer}, parameters=[IDEMPOTENCY_HEADER])
     @idempotent
     def post(self, request, id):
-        session = services.chat_request_accept(mitra=request.user, chat_session_id=id)
+        session = answers.chat_request_accept(mitra=request.user, chat_session_id=id)
         return Response(MitraChatSessionSerializer(session).data)
 
 
@@ -223,7 +223,7 @@ class ChatRequestDeclineApi(MitraApi):
     )
     @idempotent
     def post(self, request, id):
-        services.chat_request_decline(mitra=request.user, chat_session_id=id)
+        answers.chat_request_decline(mitra=request.user, chat_session_id=id)
         return Response({"request_id": str(id), "declined": True})
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import MitraStatus
 from failed_pairings.models import PairingFailure
 from live_settings.selectors import config_get
-from pairing import services as pairing_services
+from pairing import answers, attempts
 from pairing.models import ChatRequestNotification, ChatSession
 from pairing.tests.live import (
     CLIENT_WS,
@@ -160,7 +160,7 @@ def _payment_in_state(kind, customer, *, confirmed_payment, make_tier, session) 
         return session.payment_session
     if kind == "live_attempt":
         payment = confirmed_payment(customer)
-        pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
+        attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
         return payment
     if kind == "expired":  # past its window; the sweeper has not run yet
         payment = confirmed_payment(customer)
@@ -281,7 +281,7 @@ def test_with_nobody_available_the_attempt_fails_at_once(make_customer, make_mit
 def test_an_offline_mitra_with_room_does_not_count_as_available(make_customer, make_mitra, online_mitra, start_chat, api_client_for):
     # given: one mitra went online then offline again
     mitra = online_mitra()
-    pairing_services.mitra_status_set(mitra=mitra, status=MitraStatus.OFFLINE)
+    answers.mitra_status_set(mitra=mitra, status=MitraStatus.OFFLINE)
 
     # when
     _, body = start_chat(make_customer())

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from failed_pairings.models import PairingFailure
-from pairing import services as pairing_services
+from pairing import attempts, deadlines
 from pairing.models import ChatRequestNotification, ChatSession
 from pairing.tests.live import CLIENT_WS, MITRA_WS, close_sockets, off_loop, open_sockets, race, received_by_all
 from pairing.tests.state import pairing_state
@@ -46,9 +46,9 @@ def test_a_waiting_attempt_past_its_deadline_fires_once_and_tells_everyone(
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])
         sockets += await open_sockets(MITRA_WS, mitra_clients)
-        fired = await off_loop(lambda: pairing_services.chat_deadline_fire(chat_session_id=chat["id"]))
+        fired = await off_loop(lambda: attempts.chat_deadline_fire(chat_session_id=chat["id"]))
         events = await received_by_all(sockets)
-        fired_again = await off_loop(lambda: pairing_services.chat_deadline_fire(chat_session_id=chat["id"]))
+        fired_again = await off_loop(lambda: attempts.chat_deadline_fire(chat_session_id=chat["id"]))
         events_again = await received_by_all(sockets)
         await close_sockets(sockets)
         return fired, events, fired_again, events_again
@@ -87,11 +87,11 @@ def test_firing_again_changes_nothing(make_customer, online_mitra, start_chat):
     online_mitra()
     _, chat = start_chat(make_customer())
     _overdue(chat["id"])
-    assert pairing_services.chat_deadline_fire(chat_session_id=chat["id"]) is True
+    assert attempts.chat_deadline_fire(chat_session_id=chat["id"]) is True
     before = pairing_state()
 
-    assert pairing_services.chat_deadline_fire(chat_session_id=chat["id"]) is False
-    assert pairing_services.due_deadlines_fire() == 0
+    assert attempts.chat_deadline_fire(chat_session_id=chat["id"]) is False
+    assert deadlines.due_deadlines_fire() == 0
 
     assert pairing_state() == before
     assert PairingFailure.objects.filter(chat_session_id=chat["id"]).count() == 1
@@ -103,8 +103,8 @@ def test_an_attempt_not_due_yet_does_not_fire(make_customer, online_mitra, start
     _, chat = start_chat(make_customer())
     before = pairing_state()
 
-    assert pairing_services.chat_deadline_fire(chat_session_id=chat["id"]) is False
-    assert pairing_services.due_deadlines_fire() == 0
+    assert attempts.chat_deadline_fire(chat_session_id=chat["id"]) is False
+    assert deadlines.due_deadlines_fire() == 0
 
     assert pairing_state() == before
     assert ChatSession.objects.get(id=chat["id"]).status == "waiting"
@@ -120,11 +120,11 @@ def test_a_timer_firing_after_an_accept_won_does_nothing(make_customer, online_m
     before = pairing_state()
 
     # when
-    fired = pairing_services.chat_deadline_fire(chat_session_id=chat["id"], now=deadline + timedelta(seconds=5))
+    fired = attempts.chat_deadline_fire(chat_session_id=chat["id"], now=deadline + timedelta(seconds=5))
 
     # then
     assert fired is False
-    assert pairing_services.due_deadlines_fire(now=deadline + timedelta(seconds=5)) == 0
+    assert deadlines.due_deadlines_fire(now=deadline + timedelta(seconds=5)) == 0
     assert pairing_state() == before
     assert ChatSession.objects.get(id=chat["id"]).status == "active"
 
@@ -142,7 +142,7 @@ def test_the_backstop_fires_every_overdue_attempt_and_nothing_else(make_customer
     _overdue(cancelled["id"])
 
     # when
-    fired = pairing_services.due_deadlines_fire()
+    fired = deadlines.due_deadlines_fire()
 
     # then
     assert fired == 3
@@ -153,7 +153,7 @@ def test_the_backstop_fires_every_overdue_attempt_and_nothing_else(make_customer
     assert sorted(PairingFailure.objects.filter(cause_tag="no_mitra_available").values_list("chat_session_id", flat=True)) == sorted(
         ChatSession.objects.filter(id__in=overdue).values_list("id", flat=True)
     )
-    assert pairing_services.due_deadlines_fire() == 0
+    assert deadlines.due_deadlines_fire() == 0
 
 
 @pytest.mark.django_db
@@ -178,13 +178,13 @@ def test_two_backstops_running_at_once_fire_each_attempt_exactly_once(make_custo
     online_mitra()
     customers = [make_customer() for _ in range(40)]
     sessions = [
-        pairing_services.chat_start(customer=c, payment_id=confirmed_payment(c).id, sensitive=False) for c in customers
+        attempts.chat_start(customer=c, payment_id=confirmed_payment(c).id, sensitive=False) for c in customers
     ]
     _overdue(*[s.id for s in sessions])
     last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     # when: two beat runs overlap
-    results = race([pairing_services.due_deadlines_fire, pairing_services.due_deadlines_fire])
+    results = race([deadlines.due_deadlines_fire, deadlines.due_deadlines_fire])
 
     # then
     assert not [r for r in results if isinstance(r, BaseException)], results

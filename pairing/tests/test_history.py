@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from pairing import services as pairing_services
+from pairing import deadlines
 from pairing.models import ChatSession
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def completed(matched_session, api_client_for, settings_now):
         else:
             settings_now(closing_goodbye_seconds=0)
             ChatSession.objects.filter(id=session_id).update(ends_at=timezone.now() - timedelta(seconds=1))
-            assert pairing_services.chat_timer_fire(chat_session_id=session_id) is True
+            assert deadlines.chat_timer_fire(chat_session_id=session_id) is True
         assert ChatSession.objects.get(id=session_id).status == "completed"
         return session_id
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pairing import services as pairing_services
+from pairing import deadlines
 from pairing.models import ChatSession
 from pairing.representations import iso_datetime
 from pairing.tasks import fire_chat_deadline
@@ -85,15 +85,15 @@ def test_at_ends_at_the_session_closes_for_the_goodbye_phase_then_the_timer_comp
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])
         sockets += await open_sockets(MITRA_WS, [mitra_client])
-        closing_fired = await off_loop(lambda: pairing_services.chat_timer_fire(chat_session_id=session_id))
+        closing_fired = await off_loop(lambda: deadlines.chat_timer_fire(chat_session_id=session_id))
         closing_events = await received_by_all(sockets)
         closing_row = await off_loop(lambda: _lifecycle_columns(session_id))
-        early = await off_loop(pairing_services.due_deadlines_fire)  # the goodbye phase is not over yet
+        early = await off_loop(deadlines.due_deadlines_fire)  # the goodbye phase is not over yet
         during = await off_loop(lambda: customer_client.get(AVAILABILITY).json())
         await off_loop(lambda: _closes_now(session_id))
-        completed_fired = await off_loop(pairing_services.due_deadlines_fire)
+        completed_fired = await off_loop(deadlines.due_deadlines_fire)
         completed_events = await received_by_all(sockets)
-        again = await off_loop(lambda: pairing_services.chat_timer_fire(chat_session_id=session_id))
+        again = await off_loop(lambda: deadlines.chat_timer_fire(chat_session_id=session_id))
         events_again = await received_by_all(sockets)
         await close_sockets(sockets)
         return closing_fired, closing_events, closing_row, early, during, completed_fired, completed_events, again, events_again
@@ -143,7 +143,7 @@ def test_with_no_goodbye_phase_the_timer_completes_the_session_at_once(running, 
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])
         sockets += await open_sockets(MITRA_WS, [mitra_client])
-        fired = await off_loop(pairing_services.due_deadlines_fire)
+        fired = await off_loop(deadlines.due_deadlines_fire)
         events = await received_by_all(sockets)
         await close_sockets(sockets)
         return fired, events
@@ -165,8 +165,8 @@ def test_a_session_not_due_yet_is_left_alone_by_every_timer(running):
     session_id, _, _ = running()
     before = pairing_state()
 
-    assert pairing_services.chat_timer_fire(chat_session_id=session_id) is False
-    assert pairing_services.due_deadlines_fire() == 0
+    assert deadlines.chat_timer_fire(chat_session_id=session_id) is False
+    assert deadlines.due_deadlines_fire() == 0
 
     assert pairing_state() == before
     assert _lifecycle_columns(session_id)[0] == "active"
@@ -340,12 +340,12 @@ def test_ending_again_or_a_late_timer_after_an_early_end_changes_nothing(running
 
     # when
     again = customer_client.post(_end_url(session_id))
-    fired = pairing_services.chat_timer_fire(chat_session_id=session_id)
+    fired = deadlines.chat_timer_fire(chat_session_id=session_id)
 
     # then
     assert (again.status_code, again.json()["status"], again.json()["ended_by"]) == (200, "completed", "customer")
     assert again.json() == customer_client.get(f"/api/client/chat/{session_id}").json()
-    assert fired is False and pairing_services.due_deadlines_fire() == 0
+    assert fired is False and deadlines.due_deadlines_fire() == 0
     assert pairing_state() == before
 
 
@@ -380,7 +380,7 @@ def test_a_mitra_going_offline_neither_ends_nor_interrupts_the_session(running):
 
     # then: it still ends by its timer, not "mitra offline"
     _ends_now(session_id)
-    assert pairing_services.chat_timer_fire(chat_session_id=session_id) is True
+    assert deadlines.chat_timer_fire(chat_session_id=session_id) is True
     _closes_now(session_id)
-    assert pairing_services.chat_timer_fire(chat_session_id=session_id) is True
+    assert deadlines.chat_timer_fire(chat_session_id=session_id) is True
     assert _lifecycle_columns(session_id)[5] == "timer"

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from failed_pairings.models import PairingFailure
-from pairing import services as pairing_services
+from pairing import deadlines
 from pairing.models import ChatSession
 from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, off_loop, open_sockets, received_by_all
 from payments.models import PaymentSession
@@ -90,11 +90,11 @@ def test_a_mitra_going_offline_mid_chat_with_two_customers(
             "/api/client/chat/returning", {"payment_session_id": str(c_payment.id), "mitra_id": str(mitra.id)}, format="json"
         ))
         await off_loop(lambda: overdue("ends_at"))
-        await step("ends", pairing_services.due_deadlines_fire)
+        await step("ends", deadlines.due_deadlines_fire)
         await step("a_goodbye", lambda: send(a, a_id, "a-bye", "Makasih kak"))
         await step("m_goodbye", lambda: send(m, a_id, "m-bye", "Sama-sama, jaga diri ya"))
         await off_loop(lambda: overdue("closes_at"))
-        await step("completes", pairing_services.due_deadlines_fire)
+        await step("completes", deadlines.due_deadlines_fire)
         await step("availability_after", lambda: c.get(AVAILABILITY).json())
         await step("online_again", lambda: (m.post("/api/mitra/status/online").json(), c.get(AVAILABILITY).json()))
         await step("offline_again", lambda: (m.post("/api/mitra/status/offline").json(), c.get(AVAILABILITY).json()))

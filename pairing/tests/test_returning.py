@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from failed_pairings.models import PairingFailure
-from pairing import services as pairing_services
+from pairing import attempts, deadlines
 from pairing.models import ChatRequestNotification, ChatSession
 from pairing.representations import iso_datetime
 from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, off_loop, open_sockets, race, received_by_all
@@ -426,9 +426,9 @@ def test_no_answer_in_the_window_is_auto_rejected_as_targeted_mitra_timeout(
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])
         sockets += await open_sockets(MITRA_WS, [mitra_client])
-        fired = await off_loop(lambda: pairing_services.chat_timer_fire(chat_session_id=chat["id"]))
+        fired = await off_loop(lambda: deadlines.chat_timer_fire(chat_session_id=chat["id"]))
         events = await received_by_all(sockets)
-        fired_again = await off_loop(lambda: pairing_services.chat_timer_fire(chat_session_id=chat["id"]))
+        fired_again = await off_loop(lambda: deadlines.chat_timer_fire(chat_session_id=chat["id"]))
         late = await off_loop(lambda: _accept(mitra_client, chat["id"]))
         events_again = await received_by_all(sockets)
         await close_sockets(sockets)
@@ -473,8 +473,8 @@ def test_every_timer_path_auto_rejects_an_overdue_returning_request_once(
 
     def run():
         if fire == "due_deadlines_fire":
-            return pairing_services.due_deadlines_fire()
-        return getattr(pairing_services, fire)(chat_session_id=chat["id"])
+            return deadlines.due_deadlines_fire()
+        return {"chat_deadline_fire": attempts.chat_deadline_fire, "chat_timer_fire": deadlines.chat_timer_fire}[fire](chat_session_id=chat["id"])
 
     # when
     first = run()

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from config.errors import ErrorCode
 from failed_pairings.models import PairingFailure
 from live_settings.selectors import live_settings_cache
-from pairing import services as pairing_services
+from pairing import answers, attempts
 from payments import services as payment_services
 from payments.models import PaymentEvent, PaymentSession, PaymentStatus, TierKind, Transaction, TransactionKind
 
@@ -84,8 +84,8 @@ def active_chat(confirmed_payment, online_mitra):
     def make(customer):
         mitra = online_mitra()
         payment = confirmed_payment(customer)
-        attempt = pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
-        return pairing_services.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
+        attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
+        return answers.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
 
     return make
 

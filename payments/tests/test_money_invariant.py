@@ -40,7 +40,7 @@ from failed_pairings.models import MONEY_ACTIONS, OPERATOR_CHOICES, CauseTag, Op
 from live_settings.selectors import live_settings_cache
 from pairing import lifecycle
 from pairing import returning as returning_services
-from pairing import services as pairing_services
+from pairing import answers, attempts, deadlines
 from pairing.models import ChatRequestNotification, ChatSession, ChatStatus, EndedBy, NotificationStatus, RequestType
 from payments import services as payment_services
 from payments.models import PaymentEvent, PaymentSession, PaymentStatus, TierKind, Transaction, TransactionKind
@@ -355,7 +355,7 @@ class World:
         if self.rng.random() < 0.05:  # somebody else's payment: not found
             customer = self.rng.choice(self.customers)
         sensitive = self.rng.random() < 0.5
-        session = self.attempt("chat start", lambda: pairing_services.chat_start(customer=customer, payment_id=payment_id, sensitive=sensitive))
+        session = self.attempt("chat start", lambda: attempts.chat_start(customer=customer, payment_id=payment_id, sensitive=sensitive))
         if session is not None:
             self.sessions.append((session.id, customer))
 
@@ -363,13 +363,13 @@ class World:
         offer = self.pick_offer()
         if offer is not None:
             session_id, mitra = offer
-            self.attempt("accept", lambda: pairing_services.chat_request_accept(mitra=mitra, chat_session_id=session_id))
+            self.attempt("accept", lambda: answers.chat_request_accept(mitra=mitra, chat_session_id=session_id))
 
     def decline(self) -> None:
         offer = self.pick_offer()
         if offer is not None:
             session_id, mitra = offer
-            self.attempt("decline", lambda: pairing_services.chat_request_decline(mitra=mitra, chat_session_id=session_id))
+            self.attempt("decline", lambda: answers.chat_request_decline(mitra=mitra, chat_session_id=session_id))
 
     def everyone_declines(self) -> None:
         picked = self.pick_session(ChatStatus.WAITING)
@@ -378,19 +378,19 @@ class World:
         offered = ChatRequestNotification.objects.filter(chat_session_id=picked[0], status=NotificationStatus.OFFERED)
         for mitra_id in sorted(offered.values_list("mitra_id", flat=True), key=str):
             mitra = self.mitra_by_id[mitra_id]
-            self.attempt("decline", lambda: pairing_services.chat_request_decline(mitra=mitra, chat_session_id=picked[0]))
+            self.attempt("decline", lambda: answers.chat_request_decline(mitra=mitra, chat_session_id=picked[0]))
 
     def cancel_chat(self) -> None:
         picked = self.pick_session(ChatStatus.WAITING)
         if picked is not None:
             session_id, customer = picked
-            self.attempt("chat cancel", lambda: pairing_services.chat_cancel(customer=customer, chat_session_id=session_id))
+            self.attempt("chat cancel", lambda: attempts.chat_cancel(customer=customer, chat_session_id=session_id))
 
     def time_out(self) -> None:
         picked = self.pick_session(ChatStatus.WAITING)
         if picked is not None:
             ChatSession.objects.filter(id=picked[0]).update(deadline_at=past())
-            self.attempt("deadline", lambda: pairing_services.chat_deadline_fire(chat_session_id=picked[0]))
+            self.attempt("deadline", lambda: attempts.chat_deadline_fire(chat_session_id=picked[0]))
 
     def sweep(self) -> None:
         if self.payments:
@@ -401,7 +401,7 @@ class World:
     def toggle_mitra(self) -> None:
         mitra = self.rng.choice(self.mitras)
         status = self.rng.choice([MitraStatus.ONLINE, MitraStatus.OFFLINE])
-        self.attempt(f"mitra {status}", lambda: pairing_services.mitra_status_set(mitra=mitra, status=status))
+        self.attempt(f"mitra {status}", lambda: answers.mitra_status_set(mitra=mitra, status=status))
 
     # -- session lifecycle --------------------------------------------------------------------
     def time_passes(self) -> None:
@@ -411,7 +411,7 @@ class World:
             return
         session_time_runs_out(ChatSession.objects.filter(id=picked[0]))
         ChatSession.objects.filter(id=picked[0], status=ChatStatus.CLOSING).update(closes_at=past())
-        self.attempt("session timer", lambda: pairing_services.chat_timer_fire(chat_session_id=picked[0]))
+        self.attempt("session timer", lambda: deadlines.chat_timer_fire(chat_session_id=picked[0]))
 
     def end_early(self) -> None:
         picked = self.pick_session(ChatStatus.ACTIVE, ChatStatus.CLOSING)
@@ -527,19 +527,19 @@ class World:
         offer = self.pick_offer()
         if offer is not None:
             session_id, mitra = offer
-            self.twice("accept", lambda: pairing_services.chat_request_accept(mitra=mitra, chat_session_id=session_id))
+            self.twice("accept", lambda: answers.chat_request_accept(mitra=mitra, chat_session_id=session_id))
 
     def replay_chat_cancel(self) -> None:
         picked = self.pick_session(ChatStatus.WAITING)
         if picked is not None:
             session_id, customer = picked
-            self.twice("chat cancel", lambda: pairing_services.chat_cancel(customer=customer, chat_session_id=session_id))
+            self.twice("chat cancel", lambda: attempts.chat_cancel(customer=customer, chat_session_id=session_id))
 
     def replay_timer(self) -> None:
         picked = self.pick_session()
         if picked is not None:
             ChatSession.objects.filter(id=picked[0], status=ChatStatus.WAITING).update(deadline_at=past())
-            self.twice("timer", lambda: pairing_services.chat_timer_fire(chat_session_id=picked[0]))
+            self.twice("timer", lambda: deadlines.chat_timer_fire(chat_session_id=picked[0]))
 
     OPERATIONS = {
         "pay": 3, "start": 4, "accept": 5, "decline": 1.2, "everyone_declines": 0.6, "cancel_chat": 0.8, "time_out": 1.2,
@@ -562,7 +562,7 @@ class World:
             ChatSession.objects.filter(status=ChatStatus.WAITING).update(deadline_at=past())
             session_time_runs_out(ChatSession.objects.all())
             ChatSession.objects.filter(status=ChatStatus.CLOSING).update(closes_at=past())
-            pairing_services.due_deadlines_fire()
+            deadlines.due_deadlines_fire()
         PaymentSession.objects.update(expires_at=past())
         payment_services.payments_sweep()
         assert set(ChatSession.objects.values_list("status", flat=True)) <= {ChatStatus.COMPLETED, ChatStatus.UNMATCHED, ChatStatus.CANCELLED}
@@ -686,8 +686,8 @@ def test_the_checker_rejects_a_charge_that_is_neither_consumed_nor_refundable(ma
 def test_the_checker_rejects_consumed_and_refundable_at_once(make_customer, confirmed_payment, online_mitra):
     customer, mitra = make_customer(), online_mitra()
     payment = confirmed_payment(customer)
-    attempt = pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
-    pairing_services.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
+    attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
+    answers.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
     assert_money_invariant(settled=True)
     PairingFailure.objects.create(
         customer=customer, cause_tag=CauseTag.PAYMENT_EXPIRED_UNUSED, amount=payment.amount, payment_session_id=payment.id
@@ -700,7 +700,7 @@ def test_the_checker_rejects_consumed_and_refundable_at_once(make_customer, conf
 def test_the_checker_rejects_two_refundable_rows_for_one_charge(make_customer, confirmed_payment):
     customer = make_customer()
     payment = confirmed_payment(customer)
-    attempt = pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)  # nobody online
+    attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)  # nobody online
     assert PaymentSession.objects.get(id=payment.id).status == PaymentStatus.FAILED_PAIRING
     assert_money_invariant(settled=True)
     PairingFailure.objects.create(

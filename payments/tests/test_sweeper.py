@@ -19,7 +19,7 @@ from config.asgi import application
 from config.errors import AppError, ErrorCode
 from extensions import services as extension_services
 from failed_pairings.models import CauseTag, PairingFailure
-from pairing import services as pairing_services
+from pairing import answers, attempts
 from pairing.models import ChatSession, ChatStatus
 from payments import services as payment_services
 from payments.models import PaymentEvent, PaymentSession, PaymentStatus, TierKind, Transaction
@@ -62,8 +62,8 @@ def active_chat(confirmed_payment, online_mitra):
     def make(customer):
         mitra = online_mitra()
         payment = confirmed_payment(customer)
-        attempt = pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
-        return pairing_services.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
+        attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
+        return answers.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
 
     return make
 
@@ -187,11 +187,11 @@ def test_final_states_are_never_swept(make_customer, pending_payment, confirmed_
     abandoned = pending_payment(customer)
     payment_services.payment_session_cancel(customer=customer, payment_id=abandoned.id)
     failed = confirmed_payment(customer)
-    pairing_services.chat_start(customer=customer, payment_id=failed.id, sensitive=False)  # nobody online
+    attempts.chat_start(customer=customer, payment_id=failed.id, sensitive=False)  # nobody online
     won = confirmed_payment(customer)
     mitra = online_mitra()
-    attempt = pairing_services.chat_start(customer=customer, payment_id=won.id, sensitive=False)
-    pairing_services.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
+    attempt = attempts.chat_start(customer=customer, payment_id=won.id, sensitive=False)
+    answers.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
     assert (status_of(abandoned), status_of(failed), status_of(won)) == ("abandoned", "failed_pairing", "consumed")
     expire(abandoned, failed, won, ago=timedelta(hours=2))
     before = (
@@ -214,7 +214,7 @@ def test_a_confirmed_payment_with_a_waiting_attempt_is_not_expired(make_customer
     online_mitra()
     customer = make_customer()
     payment = confirmed_payment(customer)
-    attempt = pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
+    attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
     assert attempt.status == ChatStatus.WAITING
     expire(payment)
     before = (PaymentEvent.objects.count(), PairingFailure.objects.count())
@@ -227,7 +227,7 @@ def test_a_confirmed_payment_with_a_waiting_attempt_is_not_expired(make_customer
     # and when the attempt then times out, the payment fails the pairing (one failure
     # row) and a later sweep does not add a second, "expired unused" row
     ChatSession.objects.filter(id=attempt.id).update(deadline_at=timezone.now() - timedelta(seconds=1))
-    assert pairing_services.chat_deadline_fire(chat_session_id=attempt.id) is True
+    assert attempts.chat_deadline_fire(chat_session_id=attempt.id) is True
     assert payments_sweep() == []
     assert status_of(payment) == PaymentStatus.FAILED_PAIRING
     assert list(PairingFailure.objects.values_list("payment_session_id", "cause_tag")) == [(payment.id, CauseTag.NO_MITRA_AVAILABLE)]
@@ -242,7 +242,7 @@ def test_an_expired_payment_can_no_longer_start_a_chat(make_customer, confirmed_
     assert payments_sweep() == [payment.id]
 
     with pytest.raises(AppError) as refused:
-        pairing_services.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
+        attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
 
     assert refused.value.code == ErrorCode.PAYMENT_NOT_USABLE
     assert ChatSession.objects.count() == 0

@@ -12,7 +12,7 @@ import pytest
 
 from accounts.models import MitraStatus
 from failed_pairings.models import PairingFailure
-from pairing import services as pairing_services
+from pairing import answers
 from pairing.models import ChatRequestNotification, ChatSession, NotificationStatus
 from pairing.tests.live import MITRA_WS, as_text, close_sockets, off_loop, open_sockets, race, received_by_all
 from safety import services
@@ -163,13 +163,13 @@ def test_a_blocked_mitra_going_online_late_is_not_offered_the_waiting_blast(sess
     session_id, customer, mitra_client = session_between()
     _report(customer, session_id, block=True)
     services_end(session_id, customer)
-    pairing_services.mitra_status_set(mitra=mitra_client.user, status=MitraStatus.OFFLINE)
+    answers.mitra_status_set(mitra=mitra_client.user, status=MitraStatus.OFFLINE)
     online_mitra()  # someone, so the blast waits
     _, chat = start_chat(customer.user)
     late_ok = make_mitra()
 
-    pairing_services.mitra_status_set(mitra=mitra_client.user, status=MitraStatus.ONLINE)
-    pairing_services.mitra_status_set(mitra=late_ok, status=MitraStatus.ONLINE)
+    answers.mitra_status_set(mitra=mitra_client.user, status=MitraStatus.ONLINE)
+    answers.mitra_status_set(mitra=late_ok, status=MitraStatus.ONLINE)
 
     offered = set(ChatRequestNotification.objects.filter(chat_session_id=chat["id"]).values_list("mitra_id", flat=True))
     assert mitra_client.user.id not in offered and late_ok.id in offered
@@ -274,13 +274,13 @@ def test_a_block_racing_the_blast_never_leaves_the_blocked_mitra_an_open_offer(
 def test_a_block_racing_a_late_joiner_never_leaves_the_blocked_mitra_an_open_offer(round_, session_between, online_mitra, start_chat):
     session_id, customer, mitra = session_between()
     services_end(session_id, customer)
-    pairing_services.mitra_status_set(mitra=mitra.user, status=MitraStatus.OFFLINE)
+    answers.mitra_status_set(mitra=mitra.user, status=MitraStatus.OFFLINE)
     online_mitra()
     _, chat = start_chat(customer.user)
 
     results = race(
         [
-            lambda: pairing_services.mitra_status_set(mitra=mitra.user, status=MitraStatus.ONLINE),
+            lambda: answers.mitra_status_set(mitra=mitra.user, status=MitraStatus.ONLINE),
             lambda: _report(customer, session_id, block=True),
         ]
     )

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from pairing.services import due_deadlines_fire
+from pairing.deadlines import due_deadlines_fire
 
 
 class Command(BaseCommand):
