@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import pytest
 from rest_framework.test import APIClient
@@ -11,7 +12,14 @@ from accounts import services as account_services
 from accounts.models import Role, User
 
 PASSWORD = "s3cret-pass-123"
+# the contact details of "Ayu", the customer whose identity a mitra must never see
+PHONE, PHONE_CANONICAL, EMAIL = "081234567890", "+6281234567890", "ayu.rahasia@example.test"
 _counter = itertools.count(1)
+
+
+def customer_secrets(customer, *extra) -> list[str]:
+    """What must never reach a mitra: the customer's phone (any spelling), email, id."""
+    return [PHONE, PHONE_CANONICAL, PHONE_CANONICAL[1:], EMAIL, str(customer.id), customer.id.hex, *map(str, extra)]
 
 
 @pytest.fixture
@@ -201,6 +209,43 @@ def online_mitra(make_mitra):
         mitra = make_mitra(**kwargs)
         answers.mitra_status_set(mitra=mitra, status=MitraStatus.ONLINE)
         return mitra
+
+    return make
+
+
+class ActiveChat(NamedTuple):
+    """What ``active_chat()`` makes; unpacks as (session id, customer client, mitra client)."""
+
+    id: str
+    customer_client: APIClient
+    mitra_client: APIClient
+
+    @property
+    def session(self):
+        """The ``ChatSession``, as it is in the database now."""
+        from pairing.models import ChatSession
+
+        return ChatSession.objects.get(id=self.id)
+
+
+@pytest.fixture
+def active_chat(make_customer, online_mitra, start_chat, api_client_for):
+    """``active_chat(customer=None)`` → ``ActiveChat`` (session id, customer client, mitra
+    client; ``.session`` the ``ChatSession``): paid, started and accepted through the API
+    by ``customer`` and a new online mitra "Bestie Sekar". Without ``customer``, a new one:
+    the first of those is "Ayu" with a phone and an email (``PHONE``, ``EMAIL``)."""
+    made = []
+
+    def make(customer=None) -> ActiveChat:
+        mitra = online_mitra(display_name="Bestie Sekar")
+        if customer is None:
+            customer = make_customer(call_name="Ayu", phone=PHONE, email=EMAIL) if not made else make_customer()
+            made.append(customer)
+        customer_client, started = start_chat(customer)
+        mitra_client = api_client_for(mitra)
+        accepted = mitra_client.post(f"/api/mitra/chat-requests/{started['id']}/accept")
+        assert (accepted.status_code, accepted.json()["status"]) == (200, "active"), accepted.json()
+        return ActiveChat(started["id"], customer_client, mitra_client)
 
     return make
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -16,11 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat.models import Message
-from chat.tests.conftest import EMAIL, PHONE
 from pairing import deadlines
 from pairing.models import ChatSession
 from pairing.representations import iso_datetime
-from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, off_loop, open_sockets, received_by_all
+from conftest import eventually
+from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, assert_anonymous, close_sockets, off_loop, open_sockets, received_by_all
 
 
 
@@ -55,12 +54,6 @@ def _messages_state() -> list[tuple]:
     return sorted(
         Message.objects.values_list("id", "chat_session_id", "sender", "text", "client_message_id", "delivered_at", "read_at")
     )
-
-
-def _assert_anonymous(payloads, customer) -> None:
-    text = as_text(payloads)
-    for secret in (PHONE, "+6281234567890", "6281234567890", EMAIL, str(customer.id)):
-        assert secret not in text, f"{secret!r} reached the mitra"
 
 
 def _to_closing(session_id) -> None:
@@ -145,7 +138,7 @@ def test_a_message_reaches_the_other_side_and_the_senders_other_device_and_recei
 
     # then: nothing the mitra got names the customer
     mitra_got = [after_send[2], after_reply[2], sent.json(), reply.json(), delivered.json(), read.json(), _listed(mitra_client, session_id)]
-    _assert_anonymous(mitra_got, customer)
+    assert_anonymous(mitra_got, customer)
 
 
 @pytest.mark.django_db
@@ -334,13 +327,6 @@ def _lock_waiters() -> int:
         return cursor.fetchone()[0]
 
 
-def _until(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_message_the_timer_waited_for_is_no_goodbye_so_the_goodbye_still_goes_through(active_chat):
     """Real race: the session is past ``ends_at`` and the timer fires while a send (still in
@@ -381,9 +367,9 @@ def test_a_message_the_timer_waited_for_is_no_goodbye_so_the_goodbye_still_goes_
     holder = in_thread("holder", hold_the_client_message_id)
     assert locked.wait(20)
     sender = in_thread("send", lambda: _send(customer_client, session_id, "c-late", "eh, satu lagi"))
-    _until(lambda: _lock_waiters() >= 1)
+    eventually(lambda: _lock_waiters() >= 1, "the send waiting on the lock", timeout=20)
     timer = in_thread("timer", lambda: deadlines.chat_timer_fire(chat_session_id=session_id))
-    _until(lambda: _lock_waiters() >= 2)
+    eventually(lambda: _lock_waiters() >= 2, "the timer waiting on the lock too", timeout=20)
 
     # when: the send goes through first, then the timer closes the session
     release.set()

@@ -13,9 +13,10 @@ import pytest
 from accounts.models import User
 from chat.api.fast_paths import MessageSendFastPath
 from chat.models import Message
-from chat.tests.conftest import EMAIL, PHONE, post_message
+from chat.tests.conftest import post_message
 from config import async_db
 from config.asgi import application, django_http_app
+from conftest import EMAIL, PHONE
 from pairing.models import ChatSession
 from pairing.representations import iso_datetime
 from pairing.tests.live import (

@@ -1,5 +1,6 @@
-"""Fixtures of the control-center tests: a logged-in operator, and sessions with
-messages, alerts, reports and ratings made through the domain services."""
+"""Fixtures of the control-center tests: a logged-in operator, an active session matched
+through the API, and sessions with messages, alerts, reports and ratings made through
+the domain services."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ def cc(operator):
     client = Client()
     client.force_login(operator)
     return client
+
+
+@pytest.fixture
+def active_session(make_customer, active_chat):
+    """An active session of "Ayu" with an online mitra "Bestie Sekar", paid, started and
+    accepted through the API (the root conftest's ``active_chat``)."""
+    return active_chat(make_customer(call_name="Ayu")).session
 
 
 @pytest.fixture

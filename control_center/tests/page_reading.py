@@ -1,11 +1,23 @@
 """Reading the control center's server-rendered HTML in tests (Django's test client):
-text of a fragment, a table's cells, the page messages, admin changelist rows; and the
-Settings form as a browser posts it."""
+the pages' addresses, text of a fragment, a table's cells, the page messages, admin
+changelist rows; and the Settings form as a browser posts it."""
 
 from __future__ import annotations
 
 import re
 from html import unescape
+
+LOGIN = "/admin/login/"
+FAILED_PAIRINGS = "/admin/failed-pairings/"
+SETTINGS_PAGE = "/admin/settings/"
+SESI = "/admin/pairing/chatsession/"
+USERS = "/admin/accounts/customerprofile/"
+MITRAS = "/admin/mitras/"
+MITRAS_JSON = "/admin/mitras/live.json"
+SAFETY = "/admin/safety/"
+SAFETY_JSON = "/admin/safety/live.json"
+SAFETY_COUNTS = "/admin/safety/counts.json"
+REPORTS = "/admin/reports/"
 
 
 def fragment_text(fragment: str) -> str:

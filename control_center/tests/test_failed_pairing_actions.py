@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import threading
 from datetime import timedelta
-from html import unescape
 
 import pytest
 from django.db import connection
@@ -19,6 +18,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from control_center.tests.page_reading import page_messages
 from failed_pairings.models import PairingFailure, PairingFailureAction
 from pairing import returning as returning_services
 from pairing import answers, attempts
@@ -114,11 +114,7 @@ def returning_story(make_customer, online_mitra, confirmed_payment):
 
 
 # --- clients ----------------------------------------------------------------------------
-@pytest.fixture
-def operator(make_operator):
-    return make_operator()
-
-
+# ``operator`` and ``cc`` (the control center logged in as ``operator``): control_center/tests/conftest.py
 @pytest.fixture(params=["jwt", "session_cookie"])
 def api(request, operator, api_client_for):
     """The operator on ``/internal/``: by JWT, or by the control-center session cookie
@@ -131,13 +127,6 @@ def api(request, operator, api_client_for):
     return client
 
 
-@pytest.fixture
-def page(operator):
-    client = Client()
-    client.force_login(operator)
-    return client
-
-
 def _act(client, failure_id, action: str, note: str | None = None):
     body = {"action": action} if note is None else {"action": action, "note": note}
     return client.post(API.format(failure_id), body, format="json")
@@ -145,13 +134,6 @@ def _act(client, failure_id, action: str, note: str | None = None):
 
 def _page_act(client, failure_id, action: str, note: str = "", return_to: str = PAGE):
     return client.post(PAGE_ACTION.format(failure_id), {"action": action, "note": note, "return_to": return_to}, follow=True)
-
-
-def _messages(response) -> list[tuple[str, str]]:
-    listed = re.search(r'<ul class="messagelist">(.*?)</ul>', response.content.decode(), re.S)
-    if listed is None:
-        return []
-    return [(tags, unescape(text).strip()) for tags, text in re.findall(r'<li class="([^"]*)">(.*?)</li>', listed.group(1), re.S)]
 
 
 def _failure_body(failure: PairingFailure, *, operator, action, note, payment_status, mitra=None) -> dict:
@@ -459,17 +441,17 @@ def test_the_session_cookie_without_a_csrf_token_is_refused(operator, blast_fail
 
 
 # --- the page form ---------------------------------------------------------------------------------
-def test_the_page_form_records_no_action_and_shows_the_message(page, operator, blast_failure):
+def test_the_page_form_records_no_action_and_shows_the_message(cc, operator, blast_failure):
     # given
     failure = blast_failure()
 
     # when
-    response = _page_act(page, failure.id, "no_action", "Customer chose to wait")
+    response = _page_act(cc, failure.id, "no_action", "Customer chose to wait")
 
     # then: back on the list, which says so and now shows the row as locked
     assert response.redirect_chain == [(PAGE, 302)]
     assert response.status_code == 200
-    assert _messages(response) == [("success", "Mark as no-action: saved. The row is now locked.")]
+    assert page_messages(response) == [("success", "Mark as no-action: saved. The row is now locked.")]
     failure.refresh_from_db()
     assert (failure.operator_action, failure.actioned_by_id, failure.note) == ("no_action", operator.id, "Customer chose to wait")
     assert failure.actioned_at is not None
@@ -482,30 +464,30 @@ def test_the_page_form_records_no_action_and_shows_the_message(page, operator, b
 
 
 @pytest.mark.parametrize("action", ["refunded", "credited"])
-def test_the_page_form_records_a_money_action(action, page, operator, blast_failure):
+def test_the_page_form_records_a_money_action(action, cc, operator, blast_failure):
     failure = blast_failure()
 
-    response = _page_act(page, failure.id, action, "BCA transfer 123")
+    response = _page_act(cc, failure.id, action, "BCA transfer 123")
 
     label = {"refunded": "Mark as refunded", "credited": "Mark as credited"}[action]
-    assert _messages(response) == [("success", f"{label}: saved. The row is now locked.")]
+    assert page_messages(response) == [("success", f"{label}: saved. The row is now locked.")]
     assert list(PairingFailureAction.objects.values_list("failure_id", "action", "note", "actor_id", "payment_status")) == [
         (failure.id, action, "BCA transfer 123", operator.id, "failed_pairing")
     ]
 
 
-def test_the_page_form_refuses_a_second_action_and_changes_nothing(page, blast_failure):
+def test_the_page_form_refuses_a_second_action_and_changes_nothing(cc, blast_failure):
     # given
     failure = blast_failure()
-    _page_act(page, failure.id, "no_action")
+    _page_act(cc, failure.id, "no_action")
     before = _state()
 
     # when
-    response = _page_act(page, failure.id, "refunded", "second try")
+    response = _page_act(cc, failure.id, "refunded", "second try")
 
     # then
     assert response.redirect_chain == [(PAGE, 302)]
-    assert _messages(response) == [("error", "Not saved: This row was already marked no_action.")]
+    assert page_messages(response) == [("error", "Not saved: This row was already marked no_action.")]
     assert _state() == before
 
 
@@ -514,55 +496,55 @@ def test_the_page_form_refuses_a_second_action_and_changes_nothing(page, blast_f
     [("matched", CONSUMED_DETAIL), (None, USABLE_DETAIL)],
     ids=["consumed_in_the_end", "still_usable"],
 )
-def test_the_page_form_refuses_a_money_action_the_server_does_not_allow(story, detail, page, returning_story):
+def test_the_page_form_refuses_a_money_action_the_server_does_not_allow(story, detail, cc, returning_story):
     _, _, _, rejected = returning_story(story)
     before = _state()
 
-    response = _page_act(page, rejected.id, "refunded")
+    response = _page_act(cc, rejected.id, "refunded")
 
-    assert _messages(response) == [("error", f"Not saved: {detail}")]
+    assert page_messages(response) == [("error", f"Not saved: {detail}")]
     assert _state() == before
 
 
-def test_the_page_form_refuses_a_money_action_on_the_second_row_of_a_payment(page, returning_story):
+def test_the_page_form_refuses_a_money_action_on_the_second_row_of_a_payment(cc, returning_story):
     _, _, payment, rejected = returning_story("unmatched")
     unmatched = PairingFailure.objects.get(payment_session=payment, cause_tag="no_mitra_available")
-    _page_act(page, unmatched.id, "credited")
+    _page_act(cc, unmatched.id, "credited")
     before = _state()
 
-    response = _page_act(page, rejected.id, "refunded")
+    response = _page_act(cc, rejected.id, "refunded")
 
-    assert _messages(response) == [("error", f"Not saved: {OTHER_ROW_DETAIL}")]
+    assert page_messages(response) == [("error", f"Not saved: {OTHER_ROW_DETAIL}")]
     assert _state() == before
 
 
 @pytest.mark.parametrize("action", ["", "refund"])
-def test_the_page_form_without_a_valid_action_changes_nothing(action, page, blast_failure):
+def test_the_page_form_without_a_valid_action_changes_nothing(action, cc, blast_failure):
     failure = blast_failure()
     before = _state()
 
-    response = _page_act(page, failure.id, action)
+    response = _page_act(cc, failure.id, action)
 
-    assert _messages(response) == [("error", "Choose an action.")]
+    assert page_messages(response) == [("error", "Choose an action.")]
     assert _state() == before
 
 
-def test_the_page_form_on_an_unknown_id_changes_nothing(page, blast_failure):
+def test_the_page_form_on_an_unknown_id_changes_nothing(cc, blast_failure):
     blast_failure()
     before = _state()
 
-    response = _page_act(page, UNKNOWN_ID, "no_action")
+    response = _page_act(cc, UNKNOWN_ID, "no_action")
 
-    assert _messages(response) == [("error", "Not saved: Failed pairing not found.")]
+    assert page_messages(response) == [("error", "Not saved: Failed pairing not found.")]
     assert _state() == before
 
 
-def test_the_page_form_returns_to_the_filtered_page_and_nowhere_else(page, blast_failure):
+def test_the_page_form_returns_to_the_filtered_page_and_nowhere_else(cc, blast_failure):
     first, second = blast_failure(), blast_failure()
     filtered = f"{PAGE}?cause_tags=no_mitra_available&page=1"
 
-    kept = _page_act(page, first.id, "no_action", return_to=filtered)
-    foreign = _page_act(page, second.id, "no_action", return_to="https://evil.example/admin/failed-pairings/")
+    kept = _page_act(cc, first.id, "no_action", return_to=filtered)
+    foreign = _page_act(cc, second.id, "no_action", return_to="https://evil.example/admin/failed-pairings/")
 
     assert kept.redirect_chain == [(filtered, 302)]
     assert foreign.redirect_chain == [(PAGE, 302)]

@@ -20,6 +20,7 @@ from django.db import connections
 from config import async_db
 from config.asgi import application
 from realtime.delivery import Event, outbox_sent, send_events_now
+from realtime.models import PushOutbox
 
 MITRA_WS = "/ws/mitra/"
 CLIENT_WS = "/ws/client/"
@@ -103,6 +104,20 @@ async def received_by_all(sockets: list[WebsocketCommunicator], *, timeout: floa
 def as_text(payload: Any) -> str:
     """A payload as the device would get it on the wire (for "appears nowhere" checks)."""
     return json.dumps(payload, default=str, sort_keys=True)
+
+
+def last_push_id() -> int:
+    """The newest ``PushOutbox`` row's id (0: none yet), to read the pushes made after it."""
+    return PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def assert_anonymous(payloads: Any, customer) -> None:
+    """None of ``customer``'s secrets (the root conftest's ``customer_secrets``) is in ``payloads``."""
+    from conftest import customer_secrets
+
+    text = as_text(payloads)
+    for secret in customer_secrets(customer):
+        assert secret not in text, f"{secret!r} reached the mitra"
 
 
 class RecordingApp:

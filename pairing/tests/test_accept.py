@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from pairing.models import ChatRequestNotification, ChatSession
-from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, off_loop, open_sockets, received_by_all
+from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, last_push_id, off_loop, open_sockets, received_by_all
 from pairing.tests.state import pairing_state
 from payments.models import PaymentEvent, PaymentSession, Transaction
 from realtime.models import PushOutbox
@@ -76,7 +76,7 @@ def test_the_customer_is_matched_the_winner_started_and_every_other_offered_mitr
     customer_client, chat = start_chat(customer)
     winner_client = api_client_for(winner)
     other_clients = [api_client_for(m) for m in others]
-    last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    last_push = last_push_id()
 
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])

@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import MitraStatus
+from conftest import EMAIL, PHONE, customer_secrets
 from failed_pairings.models import PairingFailure
 from live_settings.selectors import config_get
 from pairing import answers, attempts
@@ -20,6 +21,7 @@ from pairing.tests.live import (
     MITRA_WS,
     as_text,
     close_sockets,
+    last_push_id,
     off_loop,
     open_socket,
     open_sockets,
@@ -32,16 +34,6 @@ from realtime.models import PushOutbox
 
 START = "/api/client/chat/start"
 FAILED_TEXT = "Maaf, kami tidak bisa menemukan bestie untuk sesimu. Tim kami akan menghubungimu segera."
-PHONE = "081234567890"
-PHONE_CANONICAL = "+6281234567890"
-EMAIL = "ayu.rahasia@example.test"
-
-
-def _secrets_of(customer, payment) -> list[str]:
-    """What must never reach a mitra: the customer's phone (any spelling), email, ids, payment."""
-    return [PHONE, PHONE_CANONICAL, PHONE_CANONICAL[1:], EMAIL, str(customer.id), customer.id.hex, str(payment.id), payment.id.hex]
-
-
 # --- who is offered ---------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_only_online_mitras_below_capacity_are_offered_by_row_websocket_and_push_and_none_sees_the_customer(
@@ -56,7 +48,7 @@ def test_only_online_mitras_below_capacity_are_offered_by_row_websocket_and_push
     payment = confirmed_payment(customer, minutes=45)
     client = api_client_for(customer)
     mitra_clients = [api_client_for(m) for m in [*free, busy, offline]]
-    last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    last_push = last_push_id()
 
     async def scenario():
         sockets = await open_sockets(MITRA_WS, mitra_clients)
@@ -113,7 +105,7 @@ def test_only_online_mitras_below_capacity_are_offered_by_row_websocket_and_push
     listed = [api_client_for(m).get("/api/mitra/chat-requests").json() for m in free]
     assert listed == [{"results": [{k: v for k, v in expected_event.items() if k != "type"}]}] * 3
     everything_mitras_got = as_text([events, [{k: p[k] for k in ("title", "body", "data")} for p in pushes], listed])
-    for secret in _secrets_of(customer, payment):
+    for secret in customer_secrets(customer, payment.id, payment.id.hex):
         assert secret not in everything_mitras_got
 
 

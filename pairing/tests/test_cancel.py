@@ -9,7 +9,7 @@ import pytest
 
 from failed_pairings.models import PairingFailure
 from pairing.models import ChatRequestNotification, ChatSession
-from pairing.tests.live import CLIENT_WS, MITRA_WS, close_sockets, off_loop, open_sockets, received_by_all
+from pairing.tests.live import CLIENT_WS, MITRA_WS, close_sockets, last_push_id, off_loop, open_sockets, received_by_all
 from pairing.tests.state import pairing_state
 from payments.models import PaymentEvent, PaymentSession
 from realtime.models import PushOutbox
@@ -29,7 +29,7 @@ def test_cancel_while_waiting_ends_the_attempt_and_tells_only_the_offered_mitras
     customer = make_customer()
     customer_client, chat = start_chat(customer, amount=90_000, minutes=60)
     mitra_clients = [api_client_for(m) for m in [*offered, bystander]]
-    last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    last_push = last_push_id()
 
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])

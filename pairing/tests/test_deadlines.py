@@ -16,7 +16,7 @@ from django.utils import timezone
 from failed_pairings.models import PairingFailure
 from pairing import attempts, deadlines
 from pairing.models import ChatRequestNotification, ChatSession
-from pairing.tests.live import CLIENT_WS, MITRA_WS, close_sockets, off_loop, open_sockets, race, received_by_all
+from pairing.tests.live import CLIENT_WS, MITRA_WS, close_sockets, last_push_id, off_loop, open_sockets, race, received_by_all
 from pairing.tests.state import pairing_state
 from payments.models import PaymentSession
 from realtime.models import PushOutbox
@@ -40,7 +40,7 @@ def test_a_waiting_attempt_past_its_deadline_fires_once_and_tells_everyone(
     assert chat["blast_timeout_seconds"] == 1
     session = ChatSession.objects.get(id=chat["id"])
     mitra_clients = [api_client_for(m) for m in mitras]
-    last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    last_push = last_push_id()
     time.sleep(max(0.0, (session.deadline_at - timezone.now()).total_seconds()) + 0.05)  # let the deadline pass
 
     async def scenario():
@@ -181,7 +181,7 @@ def test_two_backstops_running_at_once_fire_each_attempt_exactly_once(make_custo
         attempts.chat_start(customer=c, payment_id=confirmed_payment(c).id, sensitive=False) for c in customers
     ]
     _overdue(*[s.id for s in sessions])
-    last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    last_push = last_push_id()
 
     # when: two beat runs overlap
     results = race([deadlines.due_deadlines_fire, deadlines.due_deadlines_fire])

@@ -9,7 +9,7 @@ import pytest
 
 from failed_pairings.models import PairingFailure
 from pairing.models import ChatRequestNotification, ChatSession
-from pairing.tests.live import CLIENT_WS, MITRA_WS, close_sockets, off_loop, open_sockets, received_by_all
+from pairing.tests.live import CLIENT_WS, MITRA_WS, close_sockets, last_push_id, off_loop, open_sockets, received_by_all
 from pairing.tests.state import pairing_state
 from payments.models import PaymentSession
 from realtime.models import PushOutbox
@@ -118,7 +118,7 @@ def test_when_every_offered_mitra_declined_the_attempt_fails_at_once_as_all_mitr
     customer_client, chat = start_chat(customer, amount=90_000, minutes=60)
     assert ChatRequestNotification.objects.filter(chat_session_id=chat["id"]).count() == 2
     assert first.post(_decline_url(chat["id"])).status_code == 200
-    last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    last_push = last_push_id()
 
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])

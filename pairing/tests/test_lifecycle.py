@@ -11,15 +11,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from conftest import EMAIL, PHONE
 from pairing import deadlines
 from pairing.models import ChatSession
 from pairing.representations import iso_datetime
 from pairing.tasks import fire_chat_deadline
-from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, off_loop, open_sockets, received_by_all
+from pairing.tests.live import (
+    CLIENT_WS, MITRA_WS, assert_anonymous, close_sockets, last_push_id, off_loop, open_sockets, received_by_all,
+)
 from pairing.tests.state import pairing_state
 from realtime.models import PushOutbox
 
-PHONE, EMAIL = "081234567890", "ayu.rahasia@example.test"
 CLOSING_TITLE = "Sesi akan berakhir"
 CLOSING_TEXT = "Waktu curhatmu hampir habis. Sampaikan salam penutupmu."
 AVAILABILITY = "/api/client/mitra-availability"
@@ -33,22 +35,12 @@ def _mitra_end_url(session_id) -> str:
     return f"/api/mitra/chat/{session_id}/end"
 
 
-def _last_push_id() -> int:
-    return PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
-
-
 def _ends_now(session_id) -> None:
     ChatSession.objects.filter(id=session_id).update(ends_at=timezone.now() - timedelta(seconds=1))
 
 
 def _closes_now(session_id) -> None:
     ChatSession.objects.filter(id=session_id).update(closes_at=timezone.now() - timedelta(seconds=1))
-
-
-def _assert_anonymous(payloads, customer) -> None:
-    text = as_text(payloads)
-    for secret in (PHONE, "+6281234567890", "6281234567890", EMAIL, str(customer.id)):
-        assert secret not in text, f"{secret!r} reached the mitra"
 
 
 def _lifecycle_columns(session_id) -> tuple:
@@ -80,7 +72,7 @@ def test_at_ends_at_the_session_closes_for_the_goodbye_phase_then_the_timer_comp
     customer = customer_client.user
     assert customer_client.get(AVAILABILITY).json() == {"available": False}
     _ends_now(session_id)
-    last_push = _last_push_id()
+    last_push = last_push_id()
 
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])
@@ -129,7 +121,7 @@ def test_at_ends_at_the_session_closes_for_the_goodbye_phase_then_the_timer_comp
     assert again is False
     assert events_again == [[], []]
     mitra_pushes = list(PushOutbox.objects.filter(id__gt=last_push, user=mitra_client.user).values("title", "body", "data"))
-    _assert_anonymous([closing_events[1], completed_events[1], mitra_pushes], customer)
+    assert_anonymous([closing_events[1], completed_events[1], mitra_pushes], customer)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -138,7 +130,7 @@ def test_with_no_goodbye_phase_the_timer_completes_the_session_at_once(running, 
     set_config(closing_goodbye_seconds=0)
     session_id, customer_client, mitra_client = running()
     _ends_now(session_id)
-    last_push = _last_push_id()
+    last_push = last_push_id()
 
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])
@@ -295,7 +287,7 @@ def test_the_mitra_ends_early_when_it_is_enabled(running, settings_now):
         "started_at": body["started_at"], "ends_at": body["ends_at"], "closes_at": None, "ended_by": "mitra",
         "created_at": body["created_at"],
     }
-    _assert_anonymous(body, customer_client.user)
+    assert_anonymous(body, customer_client.user)
     status, _, _, _, ended_at, ended_by, ended_by_user = _lifecycle_columns(session_id)
     assert (status, ended_by, ended_by_user) == ("completed", "mitra", mitra_client.user.id)
     assert customer_client.get(f"/api/client/chat/{session_id}").json()["ended_by"] == "mitra"

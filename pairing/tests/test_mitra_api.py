@@ -10,7 +10,9 @@ import pytest
 from django.utils import timezone
 
 from pairing.models import ChatRequestNotification, ChatSession
-from pairing.tests.live import MITRA_WS, as_text, close_sockets, off_loop, open_socket, open_sockets, received_by_all
+from pairing.tests.live import (
+    MITRA_WS, as_text, close_sockets, last_push_id, off_loop, open_socket, open_sockets, received_by_all,
+)
 from pairing.tests.state import pairing_state
 from realtime.models import PushOutbox
 
@@ -124,7 +126,7 @@ def test_a_mitra_going_online_is_offered_the_waiting_request_unless_at_capacity(
     _, chat = start_chat(customer)
     session = ChatSession.objects.get(id=chat["id"])
     late_client = api_client_for(make_mitra())
-    last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    last_push = last_push_id()
 
     async def scenario():
         sockets = await open_sockets(MITRA_WS, [late_client, busy_client])

@@ -15,7 +15,7 @@ from django.utils import timezone
 from failed_pairings.models import PairingFailure
 from pairing import deadlines
 from pairing.models import ChatSession
-from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, off_loop, open_sockets, received_by_all
+from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, last_push_id, off_loop, open_sockets, received_by_all
 from payments.models import PaymentSession
 from realtime.models import PushOutbox
 
@@ -57,7 +57,7 @@ def test_a_mitra_going_offline_mid_chat_with_two_customers(
     assert a.get(AVAILABILITY).json() == {"available": False}
     c_payment = confirmed_payment(customers["C"], targeted_mitra=mitra, amount=90_000)
     running_before = {s: ChatSession.objects.filter(id=s).values_list("status", "ends_at", "ended_by").get() for s in (a_id, b_id)}
-    last_push = PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    last_push = last_push_id()
 
     def send(client, session_id, cmid, text):
         response = client.post(f"/api/chat/{session_id}/messages", {"client_message_id": cmid, "text": text}, format="json")

@@ -12,18 +12,20 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from conftest import EMAIL, PHONE
 from failed_pairings.models import PairingFailure
 from pairing import attempts, deadlines
 from pairing.models import ChatRequestNotification, ChatSession
 from pairing.representations import iso_datetime
-from pairing.tests.live import CLIENT_WS, MITRA_WS, as_text, close_sockets, off_loop, open_sockets, race, received_by_all
+from pairing.tests.live import (
+    CLIENT_WS, MITRA_WS, assert_anonymous, close_sockets, last_push_id, off_loop, open_sockets, race, received_by_all,
+)
 from pairing.tests.state import pairing_state
 from payments.models import PaymentEvent, PaymentSession, Transaction
 from realtime.models import PushOutbox
 
 RETURNING = "/api/client/chat/returning"
 UNAVAILABLE_TEXT = "Bestie sedang tidak online"
-PHONE, EMAIL = "081234567890", "ayu.rahasia@example.test"
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -83,20 +85,6 @@ def _payment_status(client, payment: dict) -> str:
     return response.json()["status"]
 
 
-def _last_push_id() -> int:
-    return PushOutbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
-
-
-def _secrets(customer) -> tuple[str, ...]:
-    return (PHONE, "+6281234567890", "6281234567890", EMAIL, str(customer.id))
-
-
-def _assert_anonymous(payloads, customer) -> None:
-    text = as_text(payloads)
-    for secret in _secrets(customer):
-        assert secret not in text, f"{secret!r} reached the mitra"
-
-
 def _mitra_pushes(mitra, after: int) -> list[dict]:
     return list(PushOutbox.objects.filter(id__gt=after, user=mitra).values("title", "body", "data"))
 
@@ -133,7 +121,7 @@ def test_only_the_targeted_mitra_is_offered_it_with_the_live_confirmation_timeou
     history_with(mitra, customer)
     customer_client, mitra_client, other_client = (api_client_for(u) for u in (customer, mitra, other))
     payment = pay_for(customer_client, mitra, amount=90_000, minutes=60)
-    last_push = _last_push_id()
+    last_push = last_push_id()
 
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])
@@ -180,7 +168,7 @@ def test_only_the_targeted_mitra_is_offered_it_with_the_live_confirmation_timeou
     assert _payment_status(customer_client, payment) == "confirmed"
     assert PaymentSession.objects.get(id=payment["id"]).chat_session_id == session.id
     assert list(Transaction.objects.filter(payment_session_id=payment["id"]).values_list("kind", "amount")) == [("charge", 90_000)]
-    _assert_anonymous([mitra_events, _mitra_pushes(mitra, last_push), listed], customer)
+    assert_anonymous([mitra_events, _mitra_pushes(mitra, last_push), listed], customer)
 
 
 @pytest.mark.django_db
@@ -359,7 +347,7 @@ def test_an_accept_makes_one_active_session_and_consumes_the_payment(
         "created_at": chat["created_at"],
     }
     assert datetime.fromisoformat(body["ends_at"]) - datetime.fromisoformat(body["started_at"]) == timedelta(minutes=45)
-    _assert_anonymous(body, customer)
+    assert_anonymous(body, customer)
 
     # then: exactly one active session for the payment, consumed, charged once
     assert list(ChatSession.objects.filter(payment_session_id=payment["id"]).values_list("status", "mitra_id")) == [("active", mitra.id)]
@@ -382,7 +370,7 @@ def test_a_decline_tells_the_customer_targeted_unavailable_and_keeps_the_payment
     customer_client, mitra_client = api_client_for(customer), api_client_for(mitra)
     payment = pay_for(customer_client, mitra, amount=90_000)
     chat = _returning(customer_client, payment, mitra).json()
-    last_push = _last_push_id()
+    last_push = last_push_id()
 
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])
@@ -421,7 +409,7 @@ def test_no_answer_in_the_window_is_auto_rejected_as_targeted_mitra_timeout(
     payment = pay_for(customer_client, mitra, amount=90_000)
     chat = _returning(customer_client, payment, mitra).json()
     ChatSession.objects.filter(id=chat["id"]).update(deadline_at=timezone.now() - timedelta(seconds=1))
-    last_push = _last_push_id()
+    last_push = last_push_id()
 
     async def scenario():
         sockets = await open_sockets(CLIENT_WS, [customer_client])
@@ -447,7 +435,7 @@ def test_no_answer_in_the_window_is_auto_rejected_as_targeted_mitra_timeout(
     assert _payment_status(customer_client, payment) == "confirmed"
     assert list(ChatRequestNotification.objects.filter(chat_session=session).values_list("mitra_id", "status")) == [(mitra.id, "closed")]
     assert _mitra_pushes(mitra, last_push) == []
-    _assert_anonymous(mitra_events, customer)
+    assert_anonymous(mitra_events, customer)
 
     # then: firing again, or a late accept, changes nothing and tells nobody anything
     assert fired_again is False

@@ -18,8 +18,6 @@ from rest_framework.test import APIClient
 
 from config.errors import ErrorCode
 from failed_pairings.models import PairingFailure
-from live_settings.selectors import live_settings_cache
-from pairing import answers, attempts
 from payments import services as payment_services
 from payments.models import PaymentEvent, PaymentSession, PaymentStatus, TierKind, Transaction, TransactionKind
 
@@ -64,30 +62,7 @@ def assert_error(response, status: int, code: str) -> dict:
     return body
 
 
-@pytest.fixture
-def settings_now(set_config):
-    """``set_config`` that takes effect in this process at once (outside transaction=True
-    tests nothing commits, so the after-commit cache invalidation never runs)."""
-
-    def apply(**values):
-        result = set_config(**values)
-        live_settings_cache.clear()
-        return result
-
-    return apply
-
-
-@pytest.fixture
-def active_chat(confirmed_payment, online_mitra):
-    """``active_chat(customer)`` → an active chat session of ``customer`` (for extensions)."""
-
-    def make(customer):
-        mitra = online_mitra()
-        payment = confirmed_payment(customer)
-        attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
-        return answers.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
-
-    return make
+# ``settings_now`` and ``active_chat`` (an accepted chat session of a customer): the root conftest
 
 
 def create_payment(client, body: dict):
@@ -162,7 +137,7 @@ def test_an_unknown_kind_is_400_invalid_input(customer_client, make_tier, kind):
 def test_free_trial_is_not_offered_after_a_consumed_session(make_customer, api_client_for, active_chat):
     # given a customer whose paid session was consumed by an accepted chat
     customer = make_customer()
-    session = active_chat(customer)
+    session = active_chat(customer).session
     assert PaymentSession.objects.get(id=session.payment_session_id).status == PaymentStatus.CONSUMED
 
     # when / then
@@ -357,7 +332,7 @@ def test_simultaneous_free_trial_requests_create_only_one(make_customer, api_cli
 @pytest.mark.parametrize("spelling", ["free_trial", "is_free_trial"])
 def test_an_extension_with_the_free_trial_is_400_free_trial_not_allowed(make_customer, api_client_for, active_chat, make_tier, spelling):
     customer = make_customer()
-    session = active_chat(customer)
+    session = active_chat(customer).session
     ext = make_tier(amount=25_000, minutes=15, kind=TierKind.EXTENSION)
     client = api_client_for(customer)
     before = money_state()
@@ -373,7 +348,7 @@ def test_an_extension_with_the_free_trial_is_400_free_trial_not_allowed(make_cus
 
 def test_an_extension_payment_on_an_extension_tier_is_created(make_customer, api_client_for, active_chat, make_tier):
     customer = make_customer()
-    session = active_chat(customer)
+    session = active_chat(customer).session
     ext = make_tier(amount=25_000, minutes=15, kind=TierKind.EXTENSION)
 
     response = create_payment(api_client_for(customer), {"tier_id": str(ext.id), "is_extension": True, "chat_session_id": str(session.id)})
@@ -387,7 +362,7 @@ def test_an_extension_payment_on_an_extension_tier_is_created(make_customer, api
 
 def test_a_session_tier_used_for_an_extension_is_400_invalid_tier(make_customer, api_client_for, active_chat, make_tier):
     customer = make_customer()
-    session = active_chat(customer)
+    session = active_chat(customer).session
     session_tier = make_tier(amount=50_000, minutes=30)
     before = money_state()
 
@@ -548,7 +523,7 @@ def test_confirming_an_abandoned_payment_is_409_and_changes_nothing(customer_cli
 
 def test_confirming_a_consumed_payment_is_409(make_customer, api_client_for, active_chat):
     customer = make_customer()
-    session = active_chat(customer)
+    session = active_chat(customer).session
     before = money_state()
 
     response = api_client_for(customer).post(confirm_url(session.payment_session_id))
@@ -595,7 +570,7 @@ def test_confirming_a_free_trial_writes_no_transaction(customer_client):
 
 def test_confirming_an_extension_payment_does_not_charge_it_yet(make_customer, api_client_for, active_chat, make_tier):
     customer = make_customer()
-    session = active_chat(customer)
+    session = active_chat(customer).session
     client = api_client_for(customer)
     ext = make_tier(amount=25_000, minutes=15, kind=TierKind.EXTENSION)
     created = create_payment(client, {"tier_id": str(ext.id), "is_extension": True, "chat_session_id": str(session.id)}).json()
@@ -657,7 +632,7 @@ def test_cancelling_a_confirmed_payment_leaves_it_confirmed(customer_client, mak
 
 def test_cancelling_a_consumed_payment_leaves_it_consumed(make_customer, api_client_for, active_chat):
     customer = make_customer()
-    session = active_chat(customer)
+    session = active_chat(customer).session
     before = money_state()
 
     response = api_client_for(customer).post(cancel_url(session.payment_session_id))

@@ -37,7 +37,6 @@ from extensions import services as extension_services
 from extensions.models import Extension, ExtensionStatus
 from failed_pairings import services as failed_pairing_services
 from failed_pairings.models import MONEY_ACTIONS, OPERATOR_CHOICES, CauseTag, OperatorAction, PairingFailure, PairingFailureAction
-from live_settings.selectors import live_settings_cache
 from pairing import lifecycle
 from pairing import returning as returning_services
 from pairing import answers, attempts, deadlines
@@ -567,15 +566,6 @@ class World:
         payment_services.payments_sweep()
         assert set(ChatSession.objects.values_list("status", flat=True)) <= {ChatStatus.COMPLETED, ChatStatus.UNMATCHED, ChatStatus.CANCELLED}
         assert not Extension.objects.filter(status=ExtensionStatus.PENDING).exists()
-
-
-@pytest.fixture
-def settings_now(set_config):
-    def apply(**values):
-        set_config(**values)
-        live_settings_cache.clear()  # the after-commit invalidation never runs in these tests
-
-    return apply
 
 
 def new_world(seed: int, *, make_customer, online_mitra, make_operator, make_tier, settings_now) -> World:

@@ -56,19 +56,6 @@ def pending_payment(make_tier):
 
 
 @pytest.fixture
-def active_chat(confirmed_payment, online_mitra):
-    """``active_chat(customer)`` → an active chat session of ``customer`` with a new mitra."""
-
-    def make(customer):
-        mitra = online_mitra()
-        payment = confirmed_payment(customer)
-        attempt = attempts.chat_start(customer=customer, payment_id=payment.id, sensitive=False)
-        return answers.chat_request_accept(mitra=mitra, chat_session_id=attempt.id)
-
-    return make
-
-
-@pytest.fixture
 def free_trial_payment():
     def make(customer, *, confirm: bool):
         payment = payment_services.payment_session_create(customer=customer, free_trial=True)
@@ -257,7 +244,7 @@ def _extension_payment(customer, session, make_tier):
 
 def test_an_unused_extension_payment_expires_without_a_failure_row(make_customer, active_chat, make_tier):
     customer = make_customer()
-    session = active_chat(customer)
+    session = active_chat(customer).session
     payment = _extension_payment(customer, session, make_tier)
     expire(payment)
 
@@ -271,7 +258,7 @@ def test_an_unused_extension_payment_expires_without_a_failure_row(make_customer
 def test_an_extension_payment_awaiting_the_mitras_answer_is_not_expired(make_customer, active_chat, make_tier):
     # given an extension request the mitra has not answered yet, on a payment past its expiry
     customer = make_customer()
-    session = active_chat(customer)
+    session = active_chat(customer).session
     payment = _extension_payment(customer, session, make_tier)
     extension = extension_services.extension_request(customer=customer, chat_session_id=session.id, payment_id=payment.id)
     expire(payment)

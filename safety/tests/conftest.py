@@ -8,17 +8,12 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from config.asgi import application
+from conftest import EMAIL, PHONE
 from pairing import lifecycle
 from pairing.models import EndedBy
 
-PHONE, PHONE_CANONICAL, EMAIL = "081234567890", "+6281234567890", "ayu.rahasia@example.test"
 OPERATOR_WS = "/ws/operator/"
 CC_ORIGIN = b"http://localhost:8000"
-
-
-def customer_secrets(customer, *extra) -> list[str]:
-    """What must never reach a mitra: the customer's phone (any spelling), email, id."""
-    return [PHONE, PHONE_CANONICAL, PHONE_CANONICAL[1:], EMAIL, str(customer.id), customer.id.hex, *map(str, extra)]
 
 
 @pytest.fixture

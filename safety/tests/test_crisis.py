@@ -10,7 +10,7 @@ import pytest
 from chat.models import Message
 from chat.services import screening_done
 from chat.tests.conftest import post_message
-from conftest import eventually
+from conftest import customer_secrets, eventually
 from config.asgi import application
 from live_settings.registry import DEFAULT_CRISIS_PHRASES, DEFAULT_CRISIS_RESOURCES, DEFAULT_SAFETY_PROTOCOL_TEXT
 from pairing.tests.live import (
@@ -30,7 +30,7 @@ from safety.crisis import SAFETY_RESOURCES_TEXT
 from safety.models import SafetyAlert, SafetyAlertAction
 from safety.phrases import PhraseMatcher, normalise
 from safety.selectors import crisis_phrases_in
-from safety.tests.conftest import CC_ORIGIN, customer_secrets, operator_headers, operator_socket
+from safety.tests.conftest import CC_ORIGIN, operator_headers, operator_socket
 
 RESOURCES_EVENT_KEYS = {"type", "chat_session_id", "message", "resources"}
 

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from conftest import customer_secrets
 from pairing.models import ChatSession
 from pairing.tests.live import as_text, race
 from safety.models import Rating
-from safety.tests.conftest import customer_secrets
 
 
 def _rate(client, session_id, **body):

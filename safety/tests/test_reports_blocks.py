@@ -11,13 +11,13 @@ import asyncio
 import pytest
 
 from accounts.models import MitraStatus
+from conftest import customer_secrets
 from failed_pairings.models import PairingFailure
 from pairing import answers
 from pairing.models import ChatRequestNotification, ChatSession, NotificationStatus
 from pairing.tests.live import MITRA_WS, as_text, close_sockets, off_loop, open_sockets, race, received_by_all
 from safety import services
 from safety.models import Block, Report, ReportAction
-from safety.tests.conftest import customer_secrets
 
 START = "/api/client/chat/start"
 RETURNING = "/api/client/chat/returning"
