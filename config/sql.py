@@ -18,3 +18,10 @@ def json_param(values) -> str:
     """``values`` (lists, dicts, strings, numbers; UUIDs and other objects as ``str``) as
     one JSON parameter."""
     return json.dumps(values, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sql_literals(*values: str) -> str:
+    """Constants of the code (status values, tags) as SQL string literals, comma-separated,
+    for statements written out in SQL: ``status IN ({sql_literals(*LIVE_STATUSES)})``.
+    The enums stay the one place their values are spelled. Never for input."""
+    return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)

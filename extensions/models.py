@@ -44,9 +44,9 @@ class Extension(models.Model):
         db_table = "extensions"
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["chat_session"], condition=Q(status="pending"), name="extensions_one_pending_per_session"),
+            models.UniqueConstraint(fields=["chat_session"], condition=Q(status=ExtensionStatus.PENDING), name="extensions_one_pending_per_session"),
         ]
-        indexes = [models.Index(fields=["deadline_at"], condition=Q(status="pending"), name="idx_extensions_pending_due")]
+        indexes = [models.Index(fields=["deadline_at"], condition=Q(status=ExtensionStatus.PENDING), name="idx_extensions_pending_due")]
 
 
 class ExtensionAudit(models.Model):

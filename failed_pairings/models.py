@@ -69,22 +69,22 @@ class PairingFailure(models.Model):
             models.UniqueConstraint(fields=["chat_session", "cause_tag"], name="pairing_failures_once_per_attempt"),
             # the sweeper's row: once per payment
             models.UniqueConstraint(
-                fields=["payment_session"], condition=models.Q(cause_tag="payment_expired_unused"),
+                fields=["payment_session"], condition=models.Q(cause_tag=CauseTag.PAYMENT_EXPIRED_UNUSED),
                 name="pairing_failures_expired_once",
             ),
             # money the gateway took after the payment had ended (SPEC §11): once per payment
             models.UniqueConstraint(
-                fields=["payment_session"], condition=models.Q(cause_tag="payment_settled_after_expiry"),
+                fields=["payment_session"], condition=models.Q(cause_tag=CauseTag.PAYMENT_SETTLED_AFTER_EXPIRY),
                 name="pairing_failures_settled_late_once",
             ),
             # an unused extension payment the gateway would not refund by itself: once per payment
             models.UniqueConstraint(
-                fields=["payment_session"], condition=models.Q(cause_tag="extension_unused"),
+                fields=["payment_session"], condition=models.Q(cause_tag=CauseTag.EXTENSION_UNUSED),
                 name="pairing_failures_extension_unused_once",
             ),
             # at most one money action per payment, whatever the number of its failure rows
             models.UniqueConstraint(
-                fields=["payment_session"], condition=models.Q(operator_action__in=["refunded", "credited", "refund_pending"]),
+                fields=["payment_session"], condition=models.Q(operator_action__in=[*MONEY_ACTIONS]),
                 name="pairing_failures_one_money_action_per_payment",
             ),
         ]

@@ -80,23 +80,23 @@ class ChatSession(models.Model):
         indexes = [
             models.Index(fields=["mitra", "status"], name="idx_chat_sessions_mitra_status"),
             models.Index(fields=["customer", "status"], name="idx_chat_sessions_customer"),
-            models.Index(fields=["deadline_at"], condition=Q(status="waiting"), name="idx_chat_sessions_waiting_due"),
-            models.Index(fields=["ends_at"], condition=Q(status="active"), name="idx_chat_sessions_active_due"),
-            models.Index(fields=["closes_at"], condition=Q(status="closing"), name="idx_chat_sessions_closing_due"),
+            models.Index(fields=["deadline_at"], condition=Q(status=ChatStatus.WAITING), name="idx_chat_sessions_waiting_due"),
+            models.Index(fields=["ends_at"], condition=Q(status=ChatStatus.ACTIVE), name="idx_chat_sessions_active_due"),
+            models.Index(fields=["closes_at"], condition=Q(status=ChatStatus.CLOSING), name="idx_chat_sessions_closing_due"),
         ]
         constraints = [
             # one live attempt or session per payment
             models.UniqueConstraint(
-                fields=["payment_session"], condition=Q(status__in=["waiting", "active", "closing"]),
+                fields=["payment_session"], condition=Q(status__in=[*LIVE_STATUSES]),
                 name="chat_sessions_one_live_per_payment",
             ),
             # a payment is consumed by exactly one session
             models.UniqueConstraint(
-                fields=["payment_session"], condition=Q(status__in=["active", "closing", "completed"]),
+                fields=["payment_session"], condition=Q(status__in=[*OCCUPYING_STATUSES, ChatStatus.COMPLETED]),
                 name="chat_sessions_one_session_per_payment",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["waiting", "cancelled", "unmatched"]) | Q(mitra__isnull=False, started_at__isnull=False, ends_at__isnull=False),
+                condition=Q(status__in=[ChatStatus.WAITING, ChatStatus.CANCELLED, ChatStatus.UNMATCHED]) | Q(mitra__isnull=False, started_at__isnull=False, ends_at__isnull=False),
                 name="chat_sessions_matched_has_mitra",
             ),
         ]

@@ -91,7 +91,7 @@ class PaymentSession(models.Model):
             # one free trial per customer, ever (a pending or confirmed one counts until it ends)
             models.UniqueConstraint(
                 fields=["customer"],
-                condition=Q(is_free_trial=True, status__in=["pending", "confirmed", "consumed"]),
+                condition=Q(is_free_trial=True, status__in=[PaymentStatus.PENDING, PaymentStatus.CONFIRMED, PaymentStatus.CONSUMED]),
                 name="payment_sessions_one_free_trial",
             ),
         ]

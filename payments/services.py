@@ -21,7 +21,7 @@ from accounts.models import Role, User
 from accounts.locks import account_in_use_lock, account_lock
 from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
-from config.sql import json_param
+from config.sql import json_param, sql_literals
 from live_settings.selectors import config_get
 from payments.models import (
     PaymentEvent,
@@ -32,9 +32,9 @@ from payments.models import (
     Transaction,
     TransactionKind,
 )
-from extensions.models import Extension
+from extensions.models import Extension, ExtensionStatus
 from failed_pairings.models import CauseTag, PairingFailure
-from pairing.models import ChatSession, ChatStatus
+from pairing.models import LIVE_STATUSES, ChatSession, ChatStatus
 from payments.locks import payment_lock
 from payments.midtrans import RETRY_BACKOFF_SECONDS, GatewayError, GatewayRefusal, MidtransClient, is_settled, signature_matches
 from payments.providers import get_payment_provider
@@ -232,31 +232,31 @@ def payment_session_cancel(*, customer: User, payment_id) -> PaymentSession:
 #    (a pending payment at a gateway is not: the gateway is asked first, gateway_payments_reconcile)
 _SWEEP_CLAIM_SQL = f"""
 SELECT id FROM payment_sessions
-WHERE status IN ('pending', 'confirmed') AND expires_at <= %(now)s
-  AND NOT (status = 'pending' AND provider NOT IN ({", ".join(f"'{name}'" for name in NO_GATEWAY)}))
+WHERE status IN ({sql_literals(PaymentStatus.PENDING, PaymentStatus.CONFIRMED)}) AND expires_at <= %(now)s
+  AND NOT (status = {sql_literals(PaymentStatus.PENDING)} AND provider NOT IN ({sql_literals(*NO_GATEWAY)}))
 FOR UPDATE SKIP LOCKED
 """
 # 2. one batch UPDATE, in a new statement: its snapshot sees every attempt committed
 #    before the claim, and none can start on a claimed row while we hold its lock
-_SWEEP_SQL = """
+_SWEEP_SQL = f"""
 WITH stale AS (
     SELECT p.id, p.status
     FROM payment_sessions p
     WHERE p.id IN (SELECT c.id::uuid FROM jsonb_array_elements_text(%(ids)s::jsonb) AS c(id))
       AND NOT EXISTS (
           SELECT 1 FROM chat_sessions c
-          WHERE c.payment_session_id = p.id AND c.status IN ('waiting', 'active', 'closing')
+          WHERE c.payment_session_id = p.id AND c.status IN ({sql_literals(*LIVE_STATUSES)})
       )
       AND NOT EXISTS (
-          SELECT 1 FROM extensions e WHERE e.payment_session_id = p.id AND e.status = 'pending'
+          SELECT 1 FROM extensions e WHERE e.payment_session_id = p.id AND e.status = {sql_literals(ExtensionStatus.PENDING)}
       )
 )
 UPDATE payment_sessions p
-SET status = 'expired', updated_at = %(now)s
+SET status = {sql_literals(PaymentStatus.EXPIRED)}, updated_at = %(now)s
 FROM stale
 WHERE p.id = stale.id
 RETURNING p.id, p.customer_id, stale.status, p.amount,
-          EXISTS (SELECT 1 FROM transactions t WHERE t.payment_session_id = p.id AND t.kind = 'charge')
+          EXISTS (SELECT 1 FROM transactions t WHERE t.payment_session_id = p.id AND t.kind = {sql_literals(TransactionKind.CHARGE)})
 """
 # 3. the append-only event of each expired row
 _SWEEP_EVENTS_SQL = f"""

@@ -44,7 +44,7 @@ class SafetyAlert(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["-created_at"], name="idx_safety_alerts_created"),
-            models.Index(fields=["created_at"], condition=Q(status="open"), name="idx_safety_alerts_open"),
+            models.Index(fields=["created_at"], condition=Q(status=AlertStatus.OPEN), name="idx_safety_alerts_open"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["chat_session", "phrase"], name="safety_alerts_once_per_session_phrase"),
