@@ -1,4 +1,4 @@
-"""The mitras' side of pairing (SPEC §5.2, §3): accepting or declining an offer, and
+"""The mitras' side of pairing (SPEC §5.1, §3): accepting or declining an offer, and
 going online or offline (a mitra going online is offered every general attempt still
 waiting — late joiners).
 

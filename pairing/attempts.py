@@ -1,4 +1,4 @@
-"""Attempts (SPEC §5.1, §5.3, §7): a paid request waiting for a mitra, from its start
+"""Attempts (SPEC §5.1, §5.2, §5.3, §7): a paid request waiting for a mitra, from its start
 to its end without a match — the blast, the customer's cancel, the timeout, the last
 decline, offers withdrawn by a block or a suspension.
 

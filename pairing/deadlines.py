@@ -1,4 +1,4 @@
-"""Firing deadlines (SPEC §9): every deadline is a column — an attempt's pairing window
+"""Firing deadlines (SPEC §5, ``fire_due_timers`` of §10): every deadline is a column — an attempt's pairing window
 (``deadline_at``), a session's end (``ends_at``), its goodbye phase (``closes_at``).
 A task enqueued after commit (``pairing.timers.timer_schedule``) fires each on time;
 the beat backstop ``due_deadlines_fire`` fires any a lost task missed. Both re-read the
