@@ -266,9 +266,3 @@ def customer_attempts_end(*, customer_id, cause: str) -> int:
         else:
             attempt_fail(session, cause=cause, final_status=ChatStatus.CANCELLED, closed_reason="cancelled", notify_customer=False)
     return len(attempts)
-
-
-def customer_waiting_attempts_lock(customer_id) -> list[ChatSession]:
-    """Lock the customer's waiting attempts (a block does, before writing the block, so
-    a late joiner's offers of them wait for it)."""
-    return chat_sessions_lock(ChatSession.objects.filter(customer_id=customer_id, status=ChatStatus.WAITING))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from config.locks import row_lock, rows_lock
-from pairing.models import ChatSession
+from pairing.models import ChatSession, ChatStatus
 
 
 def chat_session_lock(chat_session_id, *, no_key: bool = False, **filters) -> ChatSession | None:
@@ -19,6 +19,12 @@ def chat_sessions_lock(rows: QuerySet[ChatSession]) -> list[ChatSession]:
     the caller needs), ``FOR UPDATE``, in primary-key order — only the session rows,
     whatever the filters join."""
     return list(rows_lock(rows, of=("self",)))
+
+
+def customer_waiting_attempts_lock(customer_id) -> list[ChatSession]:
+    """The customer's waiting attempts, locked (a block takes them before it writes the
+    block, so a late joiner's offers of them wait for it, or are withdrawn by it)."""
+    return chat_sessions_lock(ChatSession.objects.filter(customer_id=customer_id, status=ChatStatus.WAITING))
 
 
 def chat_session_claim(*conditions: Q, exclude_ids=()) -> object | None:

@@ -30,9 +30,9 @@ from chat.models import Message
 from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
 from config.on_commit import after_commit
 from failed_pairings.models import CauseTag
+from pairing.attempts import offers_withdraw
 from pairing.models import LIVE_STATUSES, ChatSession
 from pairing.selectors import availability_refresh
-from pairing.attempts import offers_withdraw
 from privacy.models import AccountErasure
 from safety.models import Block, Rating
 from safety.services import audit_reason_clean

@@ -25,7 +25,8 @@ from config.on_commit import after_commit
 from failed_pairings.models import CauseTag
 from live_settings.selectors import config_get
 from pairing import lifecycle
-from pairing.attempts import customer_attempts_end, customer_waiting_attempts_lock, offers_withdraw
+from pairing.attempts import customer_attempts_end, offers_withdraw
+from pairing.locks import customer_waiting_attempts_lock
 from pairing.models import OCCUPYING_STATUSES, ChatSession, ChatStatus, EndedBy
 from pairing.selectors import availability_refresh
 from realtime.delivery import close_sockets
