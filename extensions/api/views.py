@@ -10,8 +10,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsCustomer, IsMitra
 from extensions import selectors, services
 from extensions.representations import ExtensionSerializer
-from payments.api.views import IDEMPOTENCY_HEADER
-from payments.idempotency import idempotent
+from idempotency.header import IDEMPOTENCY_HEADER, idempotent
 
 
 class ExtensionRequestApi(APIView):

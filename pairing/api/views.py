@@ -21,8 +21,7 @@ from pairing.representations import (
     MitraChatSessionSerializer,
     chat_session_for_customer,
 )
-from payments.api.views import IDEMPOTENCY_HEADER
-from payments.idempotency import idempotent
+from idempotency.header import IDEMPOTENCY_HEADER, idempotent
 from realtime.presence import is_connected
 
 
