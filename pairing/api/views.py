@@ -10,7 +10,8 @@ from rest_framework.views import APIView
 
 from accounts.authentication import StatelessSuspensionAwareAuthentication
 from accounts.models import MitraStatus
-from accounts.permissions import IsCustomer, IsMitra
+from accounts.api.bases import CustomerApi, MitraApi
+from accounts.permissions import IsCustomer
 from live_settings.selectors import config_get
 from config.errors import ErrorCode
 from pairing import lifecycle, returning, selectors, services
@@ -26,14 +27,6 @@ from realtime.presence import is_connected
 
 
 TARGETED_UNAVAILABLE_TEXT = "Bestie sedang tidak online"
-
-
-class CustomerApi(APIView):
-    permission_classes = [IsCustomer]
-
-
-class MitraApi(APIView):
-    permission_classes = [IsMitra]
 
 
 # --- customer -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsCustomer
+from accounts.api.bases import CustomerApi
 from config.throttling import rate_limit
 from idempotency.header import IDEMPOTENCY_HEADER, idempotent
 from live_settings.selectors import config_get
@@ -21,10 +21,6 @@ from payments import selectors, services
 from payments.models import TierKind
 from payments.providers import deadline_for_start
 from payments.representations import PaymentSessionSerializer
-
-
-class CustomerApi(APIView):
-    permission_classes = [IsCustomer]
 
 
 class TierSerializer(serializers.Serializer):
