@@ -84,7 +84,10 @@ def catch_up_on_start(sender, **kwargs):
     sweeper's 60 s interval starts again from zero at every start, so payments that ran
     out while no beat ran would otherwise wait up to a minute more (``make faults`` F5)."""
     beat_started()
-    for task in ("pairing.tasks.fire_due_timers", "payments.tasks.sweep_payments", "accounts.tasks.publish_suspended_users"):
+    for task in (
+        "pairing.tasks.fire_due_timers", "payments.tasks.sweep_payments", "accounts.tasks.publish_suspended_users",
+        "idempotency.tasks.prune_idempotency_keys",
+    ):
         try:
             sender.app.send_task(task)
         except Exception as exc:  # the broker is down: the schedule runs them when it is back

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "fcm_django",
     "accounts",
     "live_settings",
+    "idempotency",
     "payments",
     "pairing",
     "chat",
@@ -273,6 +274,8 @@ CELERY_BEAT_SCHEDULE = {
     # fires them at once, config/celery.py)
     "fire-due-timers": {"task": "pairing.tasks.fire_due_timers", "schedule": 2.0},
     "sweep-payments": {"task": "payments.tasks.sweep_payments", "schedule": 60.0},
+    # forget Idempotency-Keys past their retention (idempotency/services.py)
+    "prune-idempotency-keys": {"task": "idempotency.tasks.prune_idempotency_keys", "schedule": 60.0},
     # the suspended accounts' shared set, in case Redis lost it (accounts/suspended.py)
     "publish-suspended-users": {"task": "accounts.tasks.publish_suspended_users", "schedule": 30.0},
     # SPEC §13: message texts past message_retention_days, daily at 03:00 WIB (20:00 UTC)

@@ -7,11 +7,14 @@ services as ``/internal/`` (so every rule is enforced by the server, not the pag
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.urls import path, reverse
-from django import forms
+
+from accounts.login_throttle import login_failure_record, login_failures_clear, login_retry_after
+from control_center import views
 
 
 class ControlCenterLoginForm(AdminAuthenticationForm):
@@ -20,8 +23,6 @@ class ControlCenterLoginForm(AdminAuthenticationForm):
     username = forms.CharField(label="Email or phone", max_length=254, widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}))
 
     def clean(self):
-        from accounts.login_throttle import login_failure_record, login_failures_clear, login_retry_after
-
         login = self.data.get("username", "")
         retry_after = login_retry_after(login)
         if retry_after is not None:
@@ -75,8 +76,6 @@ class ControlCenterSite(admin.AdminSite):
 
     # -- pages --------------------------------------------------------------------------
     def get_urls(self):
-        from control_center import views
-
         custom = [
             path("mitras/", self.admin_view(views.MitraDashboardView.as_view(site=self)), name="cc-mitras"),
             path(
@@ -115,12 +114,7 @@ class ControlCenterSite(admin.AdminSite):
         return custom + super().get_urls()
 
     def index(self, request, extra_context=None):
-        from control_center import views
-
         return views.DashboardView.as_view(site=self)(request)
 
 
 control_center_site = ControlCenterSite(name="control_center")
-
-# model admins register themselves on the site
-from control_center import model_admins  # noqa: E402,F401

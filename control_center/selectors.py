@@ -16,12 +16,12 @@ from django.utils import timezone
 from accounts.models import AccountSuspension, MitraProfile, MitraStatus, Role, User
 from chat.models import Message
 from extensions.models import Extension
-from failed_pairings.models import MONEY_ACTIONS, CauseTag, OperatorAction, PairingFailure
+from failed_pairings.models import CauseTag, OperatorAction, PairingFailure
 from live_settings.selectors import config_get
 from pairing.models import (
     LIVE_STATUSES, OCCUPYING_STATUSES, ChatRequestNotification, ChatSession, ChatStatus, NotificationStatus, RequestType,
 )
-from payments.models import PaymentEvent, PaymentStatus, Transaction, TransactionKind
+from payments.models import PaymentEvent, Transaction, TransactionKind
 from realtime.presence import connected_user_ids
 from safety.models import Rating
 from safety.selectors import open_alert_count, open_report_count, reports_list, safety_alerts_list, session_context_messages_for
@@ -170,21 +170,6 @@ def mitra_for_erasure(*, user_id) -> dict | None:
         "sessions_kept": sessions["kept"],
         "messages_to_purge": Message.objects.filter(sender_user=user, purged_at__isnull=True).count(),
     }
-
-
-def failed_pairings_for_page(queryset):
-    """Annotate what the page needs to offer only the actions the server would accept."""
-    other_money_action = PairingFailure.objects.filter(
-        payment_session_id=OuterRef("payment_session_id"), operator_action__in=MONEY_ACTIONS
-    )
-    return queryset.annotate(payment_has_money_action=Exists(other_money_action))
-
-
-def money_action_possible(failure) -> bool:
-    return (
-        failure.payment_session.status not in (PaymentStatus.CONSUMED, PaymentStatus.PENDING, PaymentStatus.CONFIRMED)
-        and not failure.payment_has_money_action
-    )
 
 
 # --- Dashboard: today and the last 14 days (issue 14) ---------------------------------------------

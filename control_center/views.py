@@ -26,7 +26,7 @@ from control_center import selectors
 from control_center.charts import daily_chart
 from failed_pairings.filters import PairingFailureFilter
 from failed_pairings.models import OPERATOR_CHOICES, CauseTag
-from failed_pairings.selectors import pairing_failures_list
+from failed_pairings.selectors import money_action_possible, pairing_failures_list, pairing_failures_with_money_action_state
 from failed_pairings.services import failed_pairing_action
 from live_settings.models import ConfigChange
 from live_settings.registry import RESOURCE_FIELDS, SETTINGS
@@ -135,8 +135,8 @@ class FailedPairingsView(ControlCenterView):
         else:
             errors = {name: " ".join(msgs) for name, msgs in filterset.errors.items()}
             queryset = pairing_failures_list().none()
-        page = Paginator(selectors.failed_pairings_for_page(queryset), PAGE_SIZE).get_page(request.GET.get("page"))
-        rows = [{"failure": f, "money_allowed": selectors.money_action_possible(f)} for f in page.object_list]
+        page = Paginator(pairing_failures_with_money_action_state(queryset), PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = [{"failure": f, "money_allowed": money_action_possible(f)} for f in page.object_list]
         filters_query = urlencode([("cause_tags", c) for c in selected_causes] + [(k, v) for k, v in data.items() if k != "cause_tags" and v])
         return self.render(
             request,

@@ -4,7 +4,9 @@
 - A money action (refunded / credited) is refused (409 ``money_action_not_allowed``)
   when the payment was in the end consumed, when another failure row of the same
   payment already got one, or while the payment can still be used (pending or
-  confirmed: the customer may still chat on it, so refunding now could pay twice).
+  confirmed: the customer may still chat on it, so refunding now could pay twice) —
+  ``failed_pairings.selectors.money_action_refusal``, which the control center's
+  page asks too.
 - Every action is kept in ``pairing_failure_actions``.
 - With a payment gateway (SPEC §11), ``refunded`` asks the gateway: the row is
   ``refund_pending`` until it answers, then ``refunded`` (with a ``refund``
@@ -16,20 +18,20 @@ unique index allows one money action per payment even if that were bypassed.
 
 from __future__ import annotations
 
-from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ConflictError, ErrorCode
-from config.on_commit import after_commit
+from config.on_commit import task_after_commit
 from failed_pairings.locks import failure_with_payment_lock
 from failed_pairings.models import MONEY_ACTIONS, OperatorAction, PairingFailure, PairingFailureAction
+from failed_pairings.selectors import money_action_refusal, payment_has_money_action
 from payments.midtrans import GatewayRefusal, MidtransClient
-from payments.models import PaymentStatus, Transaction, TransactionKind
+from payments.models import Transaction, TransactionKind
 from payments.selectors import uses_gateway
 
-_STILL_USABLE = (PaymentStatus.PENDING, PaymentStatus.CONFIRMED)
-
+#: the task that asks the gateway for a refund (enqueued by name after commit)
+GATEWAY_REFUND_TASK = "failed_pairings.tasks.gateway_refund"
 
 @transaction.atomic
 def failed_pairing_action(*, failure_id, action: str, actor, note: str = "") -> PairingFailure:
@@ -40,27 +42,16 @@ def failed_pairing_action(*, failure_id, action: str, actor, note: str = "") -> 
             operator_action=failure.operator_action,
         )
     if action in MONEY_ACTIONS:
-        if payment.status == PaymentStatus.CONSUMED:
-            raise ConflictError(
-                ErrorCode.MONEY_ACTION_NOT_ALLOWED, "The payment was used for a session in the end; nothing to refund.",
-                payment_status=payment.status,
-            )
-        if payment.status in _STILL_USABLE:
-            raise ConflictError(
-                ErrorCode.MONEY_ACTION_NOT_ALLOWED,
-                "The payment can still be used for a chat until it expires; refund or credit it after that.",
-                payment_status=payment.status,
-            )
-        if PairingFailure.objects.filter(payment_session=payment, operator_action__in=MONEY_ACTIONS).exists():
-            raise ConflictError(
-                ErrorCode.MONEY_ACTION_NOT_ALLOWED, "Another row of this payment was already refunded or credited.",
-                payment_status=payment.status,
-            )
+        refusal = money_action_refusal(
+            payment_status=payment.status,
+            payment_has_money_action=lambda: payment_has_money_action(payment_id=payment.pk),
+        )
+        if refusal is not None:
+            raise ConflictError(refusal.code, refusal.detail, payment_status=payment.status)
     if action == OperatorAction.REFUNDED and uses_gateway(payment):
         # the gateway gives the money back; the row waits for its answer (SPEC §11)
         action = OperatorAction.REFUND_PENDING
-        failure_id = str(failure.id)
-        after_commit(lambda: current_app.send_task("failed_pairings.tasks.gateway_refund", args=[failure_id]))
+        task_after_commit(GATEWAY_REFUND_TASK, str(failure.id))
     now = timezone.now()
     failure.operator_action = action
     failure.actioned_by = actor

@@ -13,14 +13,13 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
-from celery import current_app
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
 from accounts.locks import account_in_use_lock, account_lock
 from config.errors import AppError, ConflictError, ErrorCode, NotFoundError
-from config.on_commit import after_commit
+from config.on_commit import task_after_commit
 from config.sql import json_param, sql_literals
 from live_settings.selectors import config_get
 from payments.models import (
@@ -43,6 +42,10 @@ from payments.selectors import NO_GATEWAY, free_trial_eligible, uses_gateway
 from safety.selectors import customer_blocked_mitra
 
 logger = logging.getLogger(__name__)
+
+#: tasks these services enqueue by name after commit (config.on_commit.task_after_commit)
+GATEWAY_CANCEL_TASK = "payments.tasks.gateway_cancel"
+EXTENSION_REFUND_TASK = "payments.tasks.extension_refund"
 
 
 def _event(payment: PaymentSession, *, from_status: str, to_status: str, reason: str, actor=None, **gateway) -> None:
@@ -408,7 +411,7 @@ def _reconcile_one(*, payment_id, settled: bool) -> str:
         _confirm_locked(payment, reason="gateway_reconciled")
         return "confirmed"
     payment_transition(payment, to_status=PaymentStatus.EXPIRED, reason="sweeper")
-    after_commit(lambda: current_app.send_task("payments.tasks.gateway_cancel", args=[str(payment.id)]))
+    task_after_commit(GATEWAY_CANCEL_TASK, str(payment.id))
     return "expired"
 
 
@@ -430,8 +433,7 @@ def extension_payment_refund_schedule(payment: PaymentSession) -> None:
     """After the commit that ended an extension payment unused (released, or expired
     while confirmed): refund it at the gateway. Nothing for payments no gateway took."""
     if payment.is_extension and uses_gateway(payment):
-        payment_id = str(payment.id)
-        after_commit(lambda: current_app.send_task("payments.tasks.extension_refund", args=[payment_id]))
+        task_after_commit(EXTENSION_REFUND_TASK, str(payment.id))
 
 
 def extension_payment_refund_run(*, payment_id) -> str:

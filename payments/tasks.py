@@ -6,13 +6,9 @@ from payments.midtrans import GatewayError
 
 @shared_task(ignore_result=True)
 def sweep_payments() -> int:
-    """Beat, every 60 s: expire stale payment sessions in one batch, and forget
-    Idempotency-Keys older than their retention."""
-    from payments.idempotency import idempotency_records_prune
-
+    """Beat, every 60 s: expire stale payment sessions in one batch."""
     expired = len(services.payments_sweep())
     services.gateway_payments_reconcile()
-    idempotency_records_prune()
     return expired
 
 

@@ -165,7 +165,7 @@ def test_rows_are_locked_only_through_the_locks_modules():
     assert ad_hoc == []
 
 
-TASK_NAME = re.compile(r"""(?:send_task\(\s*|_TASK\s*=\s*)["']([\w.]+)["']""")
+TASK_NAME = re.compile(r"""(?:send_task\(\s*|task_after_commit\(\s*|_TASK\s*=\s*)["']([\w.]+)["']""")
 
 
 def test_every_task_enqueued_by_name_is_registered():

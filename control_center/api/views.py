@@ -9,10 +9,9 @@ from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts import services as account_services
-from accounts.permissions import IsOperator
+from accounts.api.bases import OperatorApi
 from failed_pairings.filters import PairingFailureFilter
 from failed_pairings.models import OPERATOR_CHOICES
 from failed_pairings.services import failed_pairing_action
@@ -23,10 +22,6 @@ from pairing.selectors import sessions_list_for_operators
 from live_settings.models import ConfigChange
 from live_settings.selectors import config_all_fresh
 from live_settings.services import config_update
-
-
-class OperatorApi(APIView):
-    permission_classes = [IsOperator]
 
 
 class ConfigApi(OperatorApi):

@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -516,6 +517,32 @@ def test_the_page_form_refuses_a_money_action_on_the_second_row_of_a_payment(cc,
 
     assert page_messages(response) == [("error", f"Not saved: {OTHER_ROW_DETAIL}")]
     assert _state() == before
+
+
+def _offered(response, failure_id) -> list[str]:
+    row = re.search(rf'<tr data-failure="{failure_id}">(.*?)</tr>', response.content.decode(), re.S).group(1)
+    return re.findall(r'<option value="(\w+)">', row)
+
+
+def test_the_page_offers_a_money_action_only_where_the_service_accepts_it_at_one_query_count(page, blast_failure, returning_story):
+    # given one refundable row
+    refundable = blast_failure()
+    with CaptureQueriesContext(connection) as one_row:
+        first = page.get(PAGE)
+    assert _offered(first, refundable.id) == ["refunded", "credited", "no_action"]
+
+    # when a payment with two rows gets a money action on one of them
+    _, _, payment, rejected = returning_story("unmatched")
+    unmatched = PairingFailure.objects.get(payment_session=payment, cause_tag="no_mitra_available")
+    _page_act(page, unmatched.id, "credited")
+    with CaptureQueriesContext(connection) as three_rows:
+        response = page.get(PAGE)
+
+    # then its other row offers no money action, and the page asks no query per row
+    assert _offered(response, refundable.id) == ["refunded", "credited", "no_action"]
+    assert _offered(response, rejected.id) == ["no_action"]
+    assert _offered(response, unmatched.id) == []
+    assert len(three_rows.captured_queries) == len(one_row.captured_queries)
 
 
 @pytest.mark.parametrize("action", ["", "refund"])

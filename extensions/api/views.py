@@ -5,18 +5,14 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.permissions import IsCustomer, IsMitra
+from accounts.api.bases import CustomerApi, MitraApi
 from extensions import selectors, services
 from extensions.representations import ExtensionSerializer
-from payments.api.views import IDEMPOTENCY_HEADER
-from payments.idempotency import idempotent
+from idempotency.header import IDEMPOTENCY_HEADER, idempotent
 
 
-class ExtensionRequestApi(APIView):
-    permission_classes = [IsCustomer]
-
+class ExtensionRequestApi(CustomerApi):
     class InputSerializer(serializers.Serializer):
         payment_session_id = serializers.UUIDField()
 
@@ -31,26 +27,20 @@ class ExtensionRequestApi(APIView):
         return Response(ExtensionSerializer(extension).data, status=status.HTTP_201_CREATED)
 
 
-class ExtensionDetailApi(APIView):
-    permission_classes = [IsCustomer]
-
+class ExtensionDetailApi(CustomerApi):
     @extend_schema(responses={200: ExtensionSerializer})
     def get(self, request, id):
         return Response(ExtensionSerializer(selectors.extension_for_customer_get(customer=request.user, extension_id=id)).data)
 
 
-class ExtensionApproveApi(APIView):
-    permission_classes = [IsMitra]
-
+class ExtensionApproveApi(MitraApi):
     @extend_schema(request=None, responses={200: ExtensionSerializer}, parameters=[IDEMPOTENCY_HEADER])
     @idempotent
     def post(self, request, id):
         return Response(ExtensionSerializer(services.extension_approve(mitra=request.user, extension_id=id)).data)
 
 
-class ExtensionDeclineApi(APIView):
-    permission_classes = [IsMitra]
-
+class ExtensionDeclineApi(MitraApi):
     @extend_schema(request=None, responses={200: ExtensionSerializer}, parameters=[IDEMPOTENCY_HEADER])
     @idempotent
     def post(self, request, id):

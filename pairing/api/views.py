@@ -10,7 +10,8 @@ from rest_framework.views import APIView
 
 from accounts.authentication import StatelessSuspensionAwareAuthentication
 from accounts.models import MitraStatus
-from accounts.permissions import IsCustomer, IsMitra
+from accounts.api.bases import CustomerApi, MitraApi
+from accounts.permissions import IsCustomer
 from live_settings.selectors import config_get
 from config.errors import ErrorCode
 from pairing import answers, attempts, lifecycle, returning, selectors
@@ -21,20 +22,11 @@ from pairing.representations import (
     MitraChatSessionSerializer,
     chat_session_for_customer,
 )
-from payments.api.views import IDEMPOTENCY_HEADER
-from payments.idempotency import idempotent
+from idempotency.header import IDEMPOTENCY_HEADER, idempotent
 from realtime.presence import is_connected
 
 
 TARGETED_UNAVAILABLE_TEXT = "Bestie sedang tidak online"
-
-
-class CustomerApi(APIView):
-    permission_classes = [IsCustomer]
-
-
-class MitraApi(APIView):
-    permission_classes = [IsMitra]
 
 
 # --- customer -------------------------------------------------------------------------------

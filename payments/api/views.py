@@ -7,29 +7,20 @@ import time
 from django.conf import settings
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsCustomer
+from accounts.api.bases import CustomerApi
 from config.throttling import rate_limit
+from idempotency.header import IDEMPOTENCY_HEADER, idempotent
 from live_settings.selectors import config_get
 from payments import selectors, services
-from payments.idempotency import idempotent
 from payments.models import TierKind
 from payments.providers import deadline_for_start
 from payments.representations import PaymentSessionSerializer
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-    description="Replays with the same key return the first response; another body with it → 422.",
-)
-
-
-class CustomerApi(APIView):
-    permission_classes = [IsCustomer]
 
 
 class TierSerializer(serializers.Serializer):

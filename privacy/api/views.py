@@ -8,18 +8,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.permissions import IsCustomerOrMitra
+from accounts.api.bases import CustomerOrMitraApi
 from privacy.selectors import export_chunks
 from privacy.services import account_erase_by_self
 
 
-class ExportApi(APIView):
+class ExportApi(CustomerOrMitraApi):
     """Your data as one JSON document (profile, sessions, messages still kept, payments,
     ratings), streamed as it is read."""
-
-    permission_classes = [IsCustomerOrMitra]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
@@ -30,11 +27,10 @@ class ExportApi(APIView):
         return response
 
 
-class MeApi(APIView):
+class MeApi(CustomerOrMitraApi):
     """Erase your account (SPEC §13): your password; refused while a chat of yours is
     waiting, active or closing. Payments stay for accounting, without your name."""
 
-    permission_classes = [IsCustomerOrMitra]
     error_statuses = (409,)
 
     class InputSerializer(serializers.Serializer):

@@ -10,7 +10,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsCustomer, IsMitra, IsOperator
+from accounts.api.bases import CustomerApi, MitraApi, OperatorApi
 from pairing.representations import MitraBriefSerializer
 from safety import crisis, selectors, services
 from safety.models import ALERT_ACTIONS, REPORT_ACTIONS, AlertStatus, ReportReason, ReportStatus
@@ -43,11 +43,9 @@ class _ReportApi(APIView):
         return Response(report_payload(report), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class ClientReportApi(_ReportApi):
+class ClientReportApi(CustomerApi, _ReportApi):
     """Report the bestie of a session you took part in; ``block`` also blocks them.
     Once per session: a repeat answers 200 with the first report."""
-
-    permission_classes = [IsCustomer]
 
     class InputSerializer(ReportInput):
         block = serializers.BooleanField(default=False)
@@ -57,16 +55,12 @@ class ClientReportApi(_ReportApi):
         return super().post(request, id)
 
 
-class MitraReportApi(_ReportApi):
+class MitraReportApi(MitraApi, _ReportApi):
     """Report the customer of a session you took part in (the report names nobody back).
     Once per session: a repeat answers 200 with the first report."""
 
-    permission_classes = [IsMitra]
 
-
-class BlockListApi(APIView):
-    permission_classes = [IsCustomer]
-
+class BlockListApi(CustomerApi):
     class OutputSerializer(serializers.Serializer):
         mitra = serializers.SerializerMethodField()
         created_at = serializers.DateTimeField()
@@ -81,10 +75,8 @@ class BlockListApi(APIView):
         return Response({"results": self.OutputSerializer(blocks, many=True).data})
 
 
-class BlockDeleteApi(APIView):
+class BlockDeleteApi(CustomerApi):
     """Unblock a bestie (204 whether or not they were blocked)."""
-
-    permission_classes = [IsCustomer]
 
     @extend_schema(responses={204: None})
     def delete(self, request, mitra_id):
@@ -92,10 +84,9 @@ class BlockDeleteApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class RatingApi(APIView):
+class RatingApi(CustomerApi):
     """Rate a completed session once, within ``rating_window_days`` of its end."""
 
-    permission_classes = [IsCustomer]
     error_statuses = (409,)
 
     class InputSerializer(serializers.Serializer):
@@ -110,10 +101,8 @@ class RatingApi(APIView):
         return Response(rating_payload(rating), status=status.HTTP_201_CREATED)
 
 
-class RatingSummaryApi(APIView):
+class RatingSummaryApi(MitraApi):
     """Your own average, count and most recent ratings: no customer is named."""
-
-    permission_classes = [IsMitra]
 
     class OutputSerializer(serializers.Serializer):
         average = serializers.FloatField(allow_null=True)
@@ -130,11 +119,10 @@ class OperatorPagination(PageNumberPagination):
     page_size = 50
 
 
-class _StatusListApi(ListAPIView):
+class _StatusListApi(OperatorApi, ListAPIView):
     """An operators' list, open first then newest first, 50 a page; ``?status=`` for
     one status (the subclass's ``InputSerializer`` names them)."""
 
-    permission_classes = [IsOperator]
     pagination_class = OperatorPagination
     filter_backends = []
 
@@ -158,9 +146,7 @@ class SafetyAlertListApi(_StatusListApi):
         return super().get(request, *args, **kwargs)
 
 
-class SafetyAlertActionApi(APIView):
-    permission_classes = [IsOperator]
-
+class SafetyAlertActionApi(OperatorApi):
     class InputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=[(a.value, a.label) for a in ALERT_ACTIONS])
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
@@ -187,11 +173,9 @@ class ReportListApi(_StatusListApi):
         return super().get(request, *args, **kwargs)
 
 
-class ReportActionApi(APIView):
+class ReportActionApi(OperatorApi):
     """Decide an open report once: ``dismissed``, ``warned`` or ``suspended`` (suspends
     the reported account; ``end_active_sessions`` as for a suspension)."""
-
-    permission_classes = [IsOperator]
 
     class InputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=[(a.value, a.label) for a in REPORT_ACTIONS])
@@ -209,10 +193,8 @@ class ReportActionApi(APIView):
 _SuspensionState = inline_serializer("SuspensionState", {"id": serializers.UUIDField(), "suspended": serializers.BooleanField()})
 
 
-class UserSuspendApi(APIView):
+class UserSuspendApi(OperatorApi):
     """Suspend a customer or mitra (reason required; audited)."""
-
-    permission_classes = [IsOperator]
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=1000)
@@ -226,10 +208,8 @@ class UserSuspendApi(APIView):
         return Response({"id": str(user.id), "suspended": user.is_suspended})
 
 
-class UserReactivateApi(APIView):
+class UserReactivateApi(OperatorApi):
     """Lift a suspension (reason required; audited)."""
-
-    permission_classes = [IsOperator]
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=1000)

@@ -16,14 +16,19 @@ from functools import wraps
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 
 from config.errors import AppError, ErrorCode
-from payments.models import IdempotencyRecord
+from idempotency.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 128
-KEEP_HOURS = 48  # API.md promises at least 24 h
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    HEADER, str, OpenApiParameter.HEADER, required=False,
+    description="Replays with the same key return the first response; another body with it → 422.",
+)
 
 
 def _fingerprint(request) -> str:
@@ -80,11 +85,3 @@ def idempotent(view_method):
 
     return wrapper
 
-
-def idempotency_records_prune() -> int:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - timedelta(hours=KEEP_HOURS)).delete()
-    return deleted

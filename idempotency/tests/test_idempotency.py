@@ -1,5 +1,6 @@
-"""The ``Idempotency-Key`` header (API.md Conventions; ``payments.idempotency``) on the
-payment endpoints, including duplicates that arrive at the same moment."""
+"""The ``Idempotency-Key`` header (API.md Conventions; ``idempotency.header``), exercised on
+the payment endpoints, including duplicates that arrive at the same moment, and the
+pruning of old keys (``idempotency.services``, ``idempotency.tasks``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from django.db import connection
 from django.utils import timezone
 
 from config.errors import ErrorCode
-from payments.idempotency import KEEP_HOURS, MAX_KEY_LENGTH, idempotency_records_prune
-from payments.models import IdempotencyRecord, PaymentEvent, PaymentSession, PaymentStatus, Transaction
-from payments.tasks import sweep_payments
+from idempotency.header import MAX_KEY_LENGTH
+from idempotency.models import IdempotencyRecord
+from idempotency.services import KEEP_HOURS, idempotency_records_prune
+from idempotency.tasks import prune_idempotency_keys
+from payments.models import PaymentEvent, PaymentSession, PaymentStatus, Transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -253,15 +256,22 @@ def test_pruning_forgets_only_keys_past_their_retention(make_customer):
     assert KEEP_HOURS >= 24  # API.md: kept at least 24 h
 
 
-def test_the_beat_sweep_task_also_prunes_old_keys(make_customer):
+def test_the_beat_prune_task_forgets_old_keys(make_customer):
     customer = make_customer()
     old = IdempotencyRecord.objects.create(user=customer, key="old", request_fingerprint="f")
     IdempotencyRecord.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=KEEP_HOURS + 1))
     IdempotencyRecord.objects.create(user=customer, key="new", request_fingerprint="f")
 
-    assert sweep_payments() == 0
+    assert prune_idempotency_keys() == 1
 
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_beat_runs_the_prune_task_every_60_seconds(settings):
+    """As often as the payment sweeper that pruned the keys before."""
+    assert settings.CELERY_BEAT_SCHEDULE["prune-idempotency-keys"] == {
+        "task": "idempotency.tasks.prune_idempotency_keys", "schedule": 60.0,
+    }
 
 
 # --- duplicates at the same moment -----------------------------------------------------------
