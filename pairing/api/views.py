@@ -8,12 +8,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.bases import CustomerApi, MitraApi
 from accounts.authentication import StatelessSuspensionAwareAuthentication
 from accounts.models import MitraStatus
-from accounts.api.bases import CustomerApi, MitraApi
 from accounts.permissions import IsCustomer
-from live_settings.selectors import config_get
 from config.errors import ErrorCode
+from idempotency.header import IDEMPOTENCY_HEADER, idempotent
+from live_settings.selectors import config_get
 from pairing import answers, attempts, lifecycle, returning, selectors
 from pairing.models import ChatStatus, EndedBy
 from pairing.representations import (
@@ -22,11 +23,7 @@ from pairing.representations import (
     MitraChatSessionSerializer,
     chat_session_for_customer,
 )
-from idempotency.header import IDEMPOTENCY_HEADER, idempotent
 from realtime.presence import is_connected
-
-
-TARGETED_UNAVAILABLE_TEXT = "Bestie sedang tidak online"
 
 
 # --- customer -------------------------------------------------------------------------------
@@ -107,7 +104,7 @@ class ChatReturningApi(CustomerApi):
         if outcome.unavailable_cause is not None:
             # the failure row is committed with this answer; the payment stays confirmed
             return Response(
-                {"code": ErrorCode.TARGETED_UNAVAILABLE, "detail": TARGETED_UNAVAILABLE_TEXT, "cause": outcome.unavailable_cause},
+                {"code": ErrorCode.TARGETED_UNAVAILABLE, "detail": attempts.TARGETED_UNAVAILABLE_TITLE, "cause": outcome.unavailable_cause},
                 status=status.HTTP_409_CONFLICT,
             )
         session = selectors.chat_session_get(chat_session_id=outcome.session.id)
