@@ -524,19 +524,19 @@ def _offered(response, failure_id) -> list[str]:
     return re.findall(r'<option value="(\w+)">', row)
 
 
-def test_the_page_offers_a_money_action_only_where_the_service_accepts_it_at_one_query_count(page, blast_failure, returning_story):
+def test_the_page_offers_a_money_action_only_where_the_service_accepts_it_at_one_query_count(cc, blast_failure, returning_story):
     # given one refundable row
     refundable = blast_failure()
     with CaptureQueriesContext(connection) as one_row:
-        first = page.get(PAGE)
+        first = cc.get(PAGE)
     assert _offered(first, refundable.id) == ["refunded", "credited", "no_action"]
 
     # when a payment with two rows gets a money action on one of them
     _, _, payment, rejected = returning_story("unmatched")
     unmatched = PairingFailure.objects.get(payment_session=payment, cause_tag="no_mitra_available")
-    _page_act(page, unmatched.id, "credited")
+    _page_act(cc, unmatched.id, "credited")
     with CaptureQueriesContext(connection) as three_rows:
-        response = page.get(PAGE)
+        response = cc.get(PAGE)
 
     # then its other row offers no money action, and the page asks no query per row
     assert _offered(response, refundable.id) == ["refunded", "credited", "no_action"]
