@@ -19,8 +19,9 @@ takes its row locks in this order of tables, and within a table in primary-key o
 - ``pairing_failures``: after their payment (operator actions): ``failed_pairings.locks``.
 
 A transaction may skip tables, never go back to an earlier one for rows it did not lock
-yet. Rows of other tables (settings, safety alerts, reports) are locked alone, each by
-its app's ``locks`` module. ``config/tests/test_lock_order.py`` runs the hot paths and
+yet. Rows of other tables come before the order or alone, each through its app's
+``locks`` module: a report or a safety alert first (a report's decision may suspend its
+account; nothing locks one after an account), the runtime settings alone. ``config/tests/test_lock_order.py`` runs the hot paths and
 checks every locking statement against this order.
 
 The app modules build on ``row_lock`` and ``rows_lock``; no code outside a ``locks`` module calls

@@ -127,8 +127,7 @@ def mitra_has_room(*, mitra_id, customer_id=None) -> bool:
     fewer than ``max_customers_per_mitra`` sessions active or closing. A returning chat
     (``customer_id``: its customer) also fits a mitra at capacity only because of
     sessions with this same customer."""
-    occupying = ChatSession.objects.filter(mitra_id=mitra_id, status__in=OCCUPYING_STATUSES).values_list("customer_id", flat=True)
-    occupying = list(occupying)
+    occupying = list(ChatSession.objects.filter(mitra_id=mitra_id, status__in=OCCUPYING_STATUSES).values_list("customer_id", flat=True))
     if len(occupying) < config_get("max_customers_per_mitra"):
         return True
     return customer_id is not None and customer_id in occupying
